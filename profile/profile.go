@@ -1,0 +1,186 @@
+// Package profile is the domain root of profilecache: the user-profile types,
+// the backend (CRM) they come from, the store they are cached in, and the
+// Service that puts the two together. It imports neither Redis nor HTTP;
+// adapters (redisrepo, web, auth) depend on it, never the other way round.
+package profile
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Sentinel errors. Adapters wrap them with context; web maps them to statuses
+// in one place.
+var (
+	// ErrNotFound: the requested data is not in the store (never loaded,
+	// expired, evicted or deleted). The Service reacts by reloading.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidCredentials is the one answer for an unknown email and a
+	// wrong password alike, so that logins cannot probe for accounts.
+	ErrInvalidCredentials = errors.New("invalid email or password")
+	// ErrUnavailable: a dependency (backend, store, reload lock) did not
+	// answer in time. Maps to 503.
+	ErrUnavailable = errors.New("temporarily unavailable")
+	// ErrInvalidPage: offset or limit out of range. Maps to 400.
+	ErrInvalidPage = errors.New("invalid page")
+)
+
+// Basic is the profile's basic data, stored as one hash.
+type Basic struct {
+	ID                  uuid.UUID
+	FirstName           string
+	LastName            string
+	Email               string
+	Phone               string
+	AddressLine         string
+	PostalCode          string
+	City                string
+	Country             string // ISO 3166-1 alpha-2
+	MarketingPermission bool
+	Created             time.Time
+}
+
+// Name is the display name.
+func (b Basic) Name() string {
+	switch {
+	case b.FirstName == "":
+		return b.LastName
+	case b.LastName == "":
+		return b.FirstName
+	}
+	return b.FirstName + " " + b.LastName
+}
+
+// Money is an amount in minor units (cents) so that totals add up exactly.
+type Money int64
+
+// Order is one order, stored as one hash; the user's order ids form a list in
+// display order (newest first).
+type Order struct {
+	ID           string
+	Number       string
+	Date         time.Time
+	Status       string
+	Total        Money
+	Currency     string
+	ItemCount    int
+	ShippingCity string
+}
+
+// Invoice is one invoice, stored as one hash.
+type Invoice struct {
+	ID       string
+	Number   string
+	Date     time.Time
+	Amount   Money
+	Currency string
+	Paid     bool
+}
+
+// Inquiry is one support inquiry, stored as one hash.
+type Inquiry struct {
+	ID             string
+	Closed         bool
+	Description    string
+	Submitted      time.Time
+	SubmitterEmail string
+	SubmitterName  string
+}
+
+// Profile is everything the backend knows about one user. It is what a
+// (re)load writes; requests never read it whole.
+type Profile struct {
+	Basic     Basic
+	Interests []string
+	Orders    []Order
+	Invoices  []Invoice
+	Inquiries []Inquiry
+}
+
+// Page selects a window of a list section.
+type Page struct {
+	Offset int
+	Limit  int
+}
+
+// Paging limits shared by the API and the pages.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+)
+
+// Validate reports ErrInvalidPage for a negative offset or a limit outside
+// 1..MaxLimit. It never clamps: a client asking for 1000 items should learn
+// that it gets at most 100.
+func (p Page) Validate() error {
+	if p.Offset < 0 || p.Limit < 1 || p.Limit > MaxLimit {
+		return ErrInvalidPage
+	}
+	return nil
+}
+
+// Slice is one page of a list section and the section's total length.
+type Slice[T any] struct {
+	Items []T
+	Total int
+}
+
+// Query names the parts of a profile one request shows, so that a handler
+// reads only those. Nil pages are not read.
+type Query struct {
+	Basic     bool
+	Interests bool
+	Orders    *Page
+	Invoices  *Page
+	Inquiries *Page
+}
+
+// View is what a Query returns. All parts come from the same stored version
+// of the profile: a reader never sees half of a reload.
+type View struct {
+	Basic     Basic
+	Interests []string
+	Orders    Slice[Order]
+	Invoices  Slice[Invoice]
+	Inquiries Slice[Inquiry]
+}
+
+// Backend is the system of record (a CRM). Each section loads on its own so
+// that the Service can fetch them concurrently.
+type Backend interface {
+	// Authenticate returns the user's id, or ErrInvalidCredentials for an
+	// unknown email and a wrong password alike.
+	Authenticate(ctx context.Context, email, password string) (uuid.UUID, error)
+	LoadBasic(ctx context.Context, userID uuid.UUID) (Basic, error)
+	LoadInterests(ctx context.Context, userID uuid.UUID) ([]string, error)
+	LoadOrders(ctx context.Context, userID uuid.UUID) ([]Order, error)
+	LoadInvoices(ctx context.Context, userID uuid.UUID) ([]Invoice, error)
+	LoadInquiries(ctx context.Context, userID uuid.UUID) ([]Inquiry, error)
+}
+
+// Store caches profiles. Implementations: redisrepo.ProfileStore.
+type Store interface {
+	// Save replaces the user's whole profile in one atomic step and (re)sets
+	// its expiry: a concurrent Read sees the old or the new profile, never a
+	// mix of both.
+	Save(ctx context.Context, p *Profile) error
+	// Read returns the parts q asks for, all from one stored version. It
+	// returns an error wrapping ErrNotFound when the profile, or any key of
+	// it that q needs, is missing.
+	Read(ctx context.Context, userID uuid.UUID, q Query) (View, error)
+	// Delete removes the user's profile (not their sessions).
+	Delete(ctx context.Context, userID uuid.UUID) error
+}
+
+// Locker is a lock shared by every instance that uses the same store, so that
+// a reload hits the backend once across instances.
+type Locker interface {
+	// TryLock takes the user's reload lock for at most ttl. ok=false, err=nil
+	// means another owner holds it. release frees it only if it is still ours.
+	TryLock(ctx context.Context, userID uuid.UUID, ttl time.Duration) (release func(context.Context) error, ok bool, err error)
+	// Locked reports whether anyone holds the user's reload lock.
+	Locked(ctx context.Context, userID uuid.UUID) (bool, error)
+}
