@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Config is everything the service reads from its environment and flags.
+type Config struct {
+	Addr            string
+	RedisURL        string
+	RedisTimeout    time.Duration
+	Secret          []byte
+	SecretGenerated bool
+	PreviousSecret  []byte
+	CookieSecure    bool
+	BackendLatency  time.Duration
+	BackendTimeout  time.Duration
+	TokenTTL        time.Duration
+	SessionMaxAge   time.Duration
+	ProfileTTL      time.Duration
+	LoginRate       float64
+	LoginBurst      int
+	ShutdownTimeout time.Duration
+}
+
+const minSecretLen = 32
+
+// loadConfig fills a Config from defaults, then the environment, then flags,
+// and checks it. It never exits: the caller prints the one-line error.
+func loadConfig(args []string, getenv func(string) string) (Config, error) {
+	cfg := Config{
+		Addr:            "127.0.0.1:8080",
+		RedisTimeout:    2 * time.Second,
+		BackendTimeout:  10 * time.Second,
+		TokenTTL:        20 * time.Minute,
+		SessionMaxAge:   12 * time.Hour,
+		ProfileTTL:      24 * time.Hour,
+		LoginRate:       1,
+		LoginBurst:      20,
+		ShutdownTimeout: 15 * time.Second,
+	}
+	var errs []error
+	env := func(name string, parse func(string) error) {
+		if v := getenv(name); v != "" {
+			if err := parse(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	}
+	str := func(dst *string) func(string) error { return func(v string) error { *dst = v; return nil } }
+	dur := func(dst *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("invalid duration %q (use e.g. 250ms, 20m, 12h)", v)
+			}
+			*dst = d
+			return nil
+		}
+	}
+	boolean := func(dst *bool) func(string) error {
+		return func(v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("invalid boolean %q", v)
+			}
+			*dst = b
+			return nil
+		}
+	}
+	var secret, previous string
+	env("ADDR", str(&cfg.Addr))
+	env("REDIS_URL", str(&cfg.RedisURL))
+	env("REDIS_TIMEOUT", dur(&cfg.RedisTimeout))
+	env("SESSION_SECRET", str(&secret))
+	env("SESSION_SECRET_PREVIOUS", str(&previous))
+	env("COOKIE_SECURE", boolean(&cfg.CookieSecure))
+	env("BACKEND_LATENCY", dur(&cfg.BackendLatency))
+	env("BACKEND_TIMEOUT", dur(&cfg.BackendTimeout))
+	env("TOKEN_TTL", dur(&cfg.TokenTTL))
+	env("SESSION_MAX_AGE", dur(&cfg.SessionMaxAge))
+	env("PROFILE_TTL", dur(&cfg.ProfileTTL))
+	env("LOGIN_RATE", func(v string) (err error) {
+		cfg.LoginRate, err = strconv.ParseFloat(v, 64)
+		if err != nil || cfg.LoginRate <= 0 {
+			return fmt.Errorf("invalid rate %q (requests per second, > 0)", v)
+		}
+		return nil
+	})
+	env("LOGIN_BURST", func(v string) (err error) {
+		cfg.LoginBurst, err = strconv.Atoi(v)
+		if err != nil || cfg.LoginBurst < 1 {
+			return fmt.Errorf("invalid burst %q (a whole number >= 1)", v)
+		}
+		return nil
+	})
+
+	fs := flag.NewFlagSet("profilecache", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env ADDR)")
+	fs.StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis URL; empty starts an embedded in-memory Redis (env REDIS_URL)")
+	fs.DurationVar(&cfg.BackendLatency, "backend-latency", cfg.BackendLatency, "mock CRM latency (env BACKEND_LATENCY)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, fmt.Errorf("flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+
+	switch {
+	case secret == "":
+		// Checked below, after the other errors: a random key is not an error.
+	case len(secret) < minSecretLen:
+		errs = append(errs, fmt.Errorf("SESSION_SECRET: must be at least %d bytes, got %d", minSecretLen, len(secret)))
+	default:
+		cfg.Secret = []byte(secret)
+	}
+	if previous != "" {
+		if len(previous) < minSecretLen {
+			errs = append(errs, fmt.Errorf("SESSION_SECRET_PREVIOUS: must be at least %d bytes, got %d", minSecretLen, len(previous)))
+		}
+		cfg.PreviousSecret = []byte(previous)
+	}
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"REDIS_TIMEOUT", cfg.RedisTimeout}, {"BACKEND_TIMEOUT", cfg.BackendTimeout},
+		{"TOKEN_TTL", cfg.TokenTTL}, {"SESSION_MAX_AGE", cfg.SessionMaxAge}, {"PROFILE_TTL", cfg.ProfileTTL},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", p.name, p.d))
+		}
+	}
+	if cfg.BackendLatency < 0 {
+		errs = append(errs, fmt.Errorf("BACKEND_LATENCY: must not be negative, got %s", cfg.BackendLatency))
+	}
+	if cfg.ProfileTTL <= cfg.TokenTTL {
+		errs = append(errs, fmt.Errorf("PROFILE_TTL (%s) must be longer than TOKEN_TTL (%s)", cfg.ProfileTTL, cfg.TokenTTL))
+	}
+	if cfg.SessionMaxAge < cfg.TokenTTL {
+		errs = append(errs, fmt.Errorf("SESSION_MAX_AGE (%s) must not be shorter than TOKEN_TTL (%s)", cfg.SessionMaxAge, cfg.TokenTTL))
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// redactURL hides a password in a Redis URL, so the config can be logged.
+func redactURL(raw string) string {
+	if raw == "" {
+		return "(embedded)"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		check   func(t *testing.T, c Config)
+		wantErr string
+	}{
+		{name: "Defaults", check: func(t *testing.T, c Config) {
+			if c.Addr != "127.0.0.1:8080" || c.TokenTTL != 20*time.Minute || c.SessionMaxAge != 12*time.Hour ||
+				c.ProfileTTL != 24*time.Hour || c.RedisURL != "" || c.Secret != nil || c.CookieSecure {
+				t.Fatalf("defaults = %+v", c)
+			}
+		}},
+		{name: "EnvThenFlags", env: map[string]string{"ADDR": ":9000", "BACKEND_LATENCY": "50ms", "SESSION_SECRET": secret, "COOKIE_SECURE": "true"},
+			args: []string{"-addr", ":9001"}, check: func(t *testing.T, c Config) {
+				if c.Addr != ":9001" || c.BackendLatency != 50*time.Millisecond || string(c.Secret) != secret || !c.CookieSecure {
+					t.Fatalf("got %+v", c)
+				}
+			}},
+		{name: "BadDuration", env: map[string]string{"TOKEN_TTL": "20 minutes"}, wantErr: `TOKEN_TTL: invalid duration "20 minutes"`},
+		{name: "ShortSecret", env: map[string]string{"SESSION_SECRET": "too-short"}, wantErr: "SESSION_SECRET: must be at least 32 bytes"},
+		{name: "ShortPreviousSecret", env: map[string]string{"SESSION_SECRET": secret, "SESSION_SECRET_PREVIOUS": "x"}, wantErr: "SESSION_SECRET_PREVIOUS"},
+		{name: "ProfileNotLongerThanToken", env: map[string]string{"TOKEN_TTL": "1h", "PROFILE_TTL": "1h"}, wantErr: "PROFILE_TTL (1h0m0s) must be longer than TOKEN_TTL"},
+		{name: "MaxAgeShorterThanToken", env: map[string]string{"SESSION_MAX_AGE": "1m"}, wantErr: "SESSION_MAX_AGE"},
+		{name: "NegativeLatency", env: map[string]string{"BACKEND_LATENCY": "-1s"}, wantErr: "BACKEND_LATENCY"},
+		{name: "BadBool", env: map[string]string{"COOKIE_SECURE": "yes please"}, wantErr: "COOKIE_SECURE"},
+		{name: "BadRate", env: map[string]string{"LOGIN_RATE": "0"}, wantErr: "LOGIN_RATE"},
+		{name: "UnknownFlag", args: []string{"-nope"}, wantErr: "flags"},
+		{name: "StrayArgument", args: []string{"serve"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(tt.args, func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err=%v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	if got := redactURL("redis://user:hunter2@h:6379/0"); strings.Contains(got, "hunter2") {
+		t.Fatalf("redactURL leaked the password: %s", got)
+	}
+}

@@ -1,0 +1,264 @@
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+)
+
+// Options tune a Service. Zero values mean the defaults.
+type Options struct {
+	// BackendTimeout bounds one full profile load. Default 10s.
+	BackendTimeout time.Duration
+	// WaitTimeout bounds how long a request waits for a reload that another
+	// request or instance runs. Default BackendTimeout + 2s.
+	WaitTimeout time.Duration
+	// PollInterval is how often waiters look whether the reload lock is
+	// gone. Default 20ms.
+	PollInterval time.Duration
+	// OnBackendLoad, when set, observes every full backend load.
+	OnBackendLoad func(d time.Duration, err error)
+	// OnLockWait, when set, observes every wait for another owner's reload.
+	OnLockWait func(d time.Duration)
+	Logger     *slog.Logger
+}
+
+// Service is the profile cache: reads go to the store, and a miss reloads the
+// profile from the backend once, however many requests (in this process and
+// on other instances sharing the store) want it at the same moment. Reads never
+// take a lock, so one user's requests are never serialized.
+type Service struct {
+	backend Backend
+	store   Store
+	locker  Locker
+	opts    Options
+	flights singleflight.Group
+}
+
+// NewService wires a Service.
+func NewService(b Backend, s Store, l Locker, opts Options) *Service {
+	if opts.BackendTimeout <= 0 {
+		opts.BackendTimeout = 10 * time.Second
+	}
+	if opts.WaitTimeout <= 0 {
+		opts.WaitTimeout = opts.BackendTimeout + 2*time.Second
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 20 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Service{backend: b, store: s, locker: l, opts: opts}
+}
+
+// Login authenticates against the backend and preloads the user's profile,
+// so that the pages after login read only the cache.
+func (s *Service) Login(ctx context.Context, email, password string) (uuid.UUID, error) {
+	id, err := s.backend.Authenticate(ctx, email, password)
+	if err != nil {
+		if errors.Is(err, ErrInvalidCredentials) {
+			return uuid.Nil, err
+		}
+		return uuid.Nil, fmt.Errorf("login: authenticate: %w", unavailable(err))
+	}
+	if err := s.reload(ctx, id, nil); err != nil {
+		return uuid.Nil, fmt.Errorf("login: preload: %w", err)
+	}
+	return id, nil
+}
+
+// Read returns what q asks for, reloading the profile from the backend when
+// the store misses any of it.
+func (s *Service) Read(ctx context.Context, userID uuid.UUID, q Query) (View, error) {
+	for _, p := range []*Page{q.Orders, q.Invoices, q.Inquiries} {
+		if p != nil {
+			if err := p.Validate(); err != nil {
+				return View{}, err
+			}
+		}
+	}
+	v, err := s.store.Read(ctx, userID, q)
+	if !errors.Is(err, ErrNotFound) {
+		return v, err
+	}
+	if err := s.reload(ctx, userID, &q); err != nil {
+		return View{}, err
+	}
+	v, err = s.store.Read(ctx, userID, q)
+	if errors.Is(err, ErrNotFound) {
+		// Just reloaded and gone again: the store is evicting faster than we
+		// fill it. Say so instead of looping.
+		return View{}, fmt.Errorf("read after reload: %w: %w", ErrUnavailable, err)
+	}
+	return v, err
+}
+
+// Refresh reloads the profile from the backend now. Concurrent refreshes of
+// one user, here and on other instances, share one backend load; reads go on
+// serving the old profile until the new one replaces it atomically.
+func (s *Service) Refresh(ctx context.Context, userID uuid.UUID) error {
+	return s.reload(ctx, userID, nil)
+}
+
+// Invalidate drops the cached profile; the next read reloads it.
+func (s *Service) Invalidate(ctx context.Context, userID uuid.UUID) error {
+	if err := s.store.Delete(ctx, userID); err != nil {
+		return fmt.Errorf("invalidate: %w", err)
+	}
+	return nil
+}
+
+// reload loads the profile from the backend and saves it. With check set, it
+// first looks whether someone else has loaded it in the meantime: then the
+// miss that brought us here is already healed. Without check (login,
+// refresh) it always loads.
+func (s *Service) reload(ctx context.Context, userID uuid.UUID, check *Query) error {
+	key := "refresh:" + userID.String()
+	if check != nil {
+		key = "miss:" + userID.String()
+	}
+	// The shared work must not die with the first caller's request, but it is
+	// bounded by WaitTimeout; each caller still stops waiting when its own
+	// context ends.
+	ch := s.flights.DoChan(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTimeout)
+		defer cancel()
+		return nil, s.reloadLocked(fctx, userID, check)
+	})
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("reload: %w: %w", ErrUnavailable, ctx.Err())
+	case r := <-ch:
+		return r.Err
+	}
+}
+
+func (s *Service) reloadLocked(ctx context.Context, userID uuid.UUID, check *Query) error {
+	// The lock outlives a load that hits BackendTimeout, so no second owner
+	// starts while the first may still write.
+	lockTTL := s.opts.BackendTimeout + 2*time.Second
+	for {
+		release, ok, err := s.locker.TryLock(ctx, userID, lockTTL)
+		if err != nil {
+			return fmt.Errorf("reload lock: %w", unavailable(err))
+		}
+		if ok {
+			defer func() {
+				if err := release(context.WithoutCancel(ctx)); err != nil {
+					s.opts.Logger.WarnContext(ctx, "release reload lock", "user", userID, "err", err)
+				}
+			}()
+			if check != nil && s.present(ctx, userID, *check) {
+				return nil
+			}
+			return s.load(ctx, userID)
+		}
+		// Another request or instance is loading: wait for it, then look.
+		if err := s.waitUnlocked(ctx, userID); err != nil {
+			return err
+		}
+		if check == nil || s.present(ctx, userID, *check) {
+			return nil
+		}
+		// Its owner failed or died: try to take the lock ourselves.
+	}
+}
+
+func (s *Service) present(ctx context.Context, userID uuid.UUID, q Query) bool {
+	_, err := s.store.Read(ctx, userID, q)
+	return err == nil
+}
+
+func (s *Service) waitUnlocked(ctx context.Context, userID uuid.UUID) error {
+	start := time.Now()
+	defer func() {
+		if s.opts.OnLockWait != nil {
+			s.opts.OnLockWait(time.Since(start))
+		}
+	}()
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for reload: %w: %w", ErrUnavailable, ctx.Err())
+		case <-t.C:
+		}
+		locked, err := s.locker.Locked(ctx, userID)
+		if err != nil {
+			return fmt.Errorf("wait for reload: %w", unavailable(err))
+		}
+		if !locked {
+			return nil
+		}
+	}
+}
+
+// load fetches every section concurrently and saves them as one profile.
+func (s *Service) load(ctx context.Context, userID uuid.UUID) (err error) {
+	start := time.Now()
+	defer func() {
+		if s.opts.OnBackendLoad != nil {
+			s.opts.OnBackendLoad(time.Since(start), err)
+		}
+	}()
+	p, err := s.fetch(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("load profile: %w", unavailable(err))
+	}
+	if err := s.store.Save(ctx, p); err != nil {
+		return fmt.Errorf("save profile: %w", unavailable(err))
+	}
+	return nil
+}
+
+func (s *Service) fetch(ctx context.Context, userID uuid.UUID) (*Profile, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.BackendTimeout)
+	defer cancel()
+	p := &Profile{}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { p.Basic, err = s.backend.LoadBasic(ctx, userID); return wrap("basic", err) })
+	g.Go(func() (err error) {
+		p.Interests, err = s.backend.LoadInterests(ctx, userID)
+		return wrap("interests", err)
+	})
+	g.Go(func() (err error) { p.Orders, err = s.backend.LoadOrders(ctx, userID); return wrap("orders", err) })
+	g.Go(func() (err error) {
+		p.Invoices, err = s.backend.LoadInvoices(ctx, userID)
+		return wrap("invoices", err)
+	})
+	g.Go(func() (err error) {
+		p.Inquiries, err = s.backend.LoadInquiries(ctx, userID)
+		return wrap("inquiries", err)
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if p.Basic.ID != userID {
+		return nil, fmt.Errorf("backend returned basic data of user %s for %s", p.Basic.ID, userID)
+	}
+	return p, nil
+}
+
+func wrap(section string, err error) error {
+	if err != nil {
+		return fmt.Errorf("load %s: %w", section, err)
+	}
+	return nil
+}
+
+// unavailable marks an infrastructure failure as ErrUnavailable (503) unless
+// it already carries a domain meaning.
+func unavailable(err error) error {
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidCredentials) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
