@@ -107,7 +107,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	})
 	if err != nil {
 		closeRedis()
-		return nil, fmt.Errorf("auth: %w", err)
+		return nil, err
 	}
 	srv, err := web.New(web.Config{
 		Profiles:         svc,
