@@ -1,0 +1,230 @@
+package redisrepo
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/profilecache/profilecache/profile"
+)
+
+// Hash field names. They are what people see in redis-cli: keep them short
+// and plain, and keep the hashes small enough for listpack encoding.
+const (
+	fID = "id"
+
+	fFirstName   = "first_name"
+	fLastName    = "last_name"
+	fEmail       = "email"
+	fPhone       = "phone"
+	fAddressLine = "address_line"
+	fPostalCode  = "postal_code"
+	fCity        = "city"
+	fCountry     = "country"
+	fMarketing   = "marketing"
+	fCreated     = "created"
+
+	fNumber   = "number"
+	fDate     = "date"
+	fStatus   = "status"
+	fTotal    = "total"
+	fCurrency = "currency"
+	fItems    = "items"
+
+	fAmount = "amount"
+	fPaid   = "paid"
+
+	fClosed      = "closed"
+	fDescription = "description"
+	fSubmitted   = "submitted"
+	fName        = "name"
+)
+
+// errCorrupt marks a stored hash that does not parse. Read treats it as
+// missing: the Service reloads and the next save replaces it.
+var errCorrupt = errors.New("corrupt hash")
+
+func encodeBasic(b profile.Basic) []string {
+	return []string{
+		fID, b.ID.String(),
+		fFirstName, b.FirstName,
+		fLastName, b.LastName,
+		fEmail, b.Email,
+		fPhone, b.Phone,
+		fAddressLine, b.AddressLine,
+		fPostalCode, b.PostalCode,
+		fCity, b.City,
+		fCountry, b.Country,
+		fMarketing, encodeBool(b.MarketingPermission),
+		fCreated, encodeTime(b.Created),
+	}
+}
+
+func decodeBasic(m map[string]string) (profile.Basic, error) {
+	d := decoder{m: m}
+	b := profile.Basic{
+		ID:                  d.uuid(fID),
+		FirstName:           d.str(fFirstName),
+		LastName:            d.str(fLastName),
+		Email:               d.str(fEmail),
+		Phone:               d.str(fPhone),
+		AddressLine:         d.str(fAddressLine),
+		PostalCode:          d.str(fPostalCode),
+		City:                d.str(fCity),
+		Country:             d.str(fCountry),
+		MarketingPermission: d.bool(fMarketing),
+		Created:             d.time(fCreated),
+	}
+	return b, d.err
+}
+
+func encodeOrder(o profile.Order) []string {
+	return []string{
+		fID, o.ID,
+		fNumber, o.Number,
+		fDate, encodeTime(o.Date),
+		fStatus, o.Status,
+		fTotal, strconv.FormatInt(int64(o.Total), 10),
+		fCurrency, o.Currency,
+		fItems, strconv.Itoa(o.ItemCount),
+		fCity, o.ShippingCity,
+	}
+}
+
+func decodeOrder(m map[string]string) (profile.Order, error) {
+	d := decoder{m: m}
+	o := profile.Order{
+		ID:           d.str(fID),
+		Number:       d.str(fNumber),
+		Date:         d.time(fDate),
+		Status:       d.str(fStatus),
+		Total:        profile.Money(d.int(fTotal)),
+		Currency:     d.str(fCurrency),
+		ItemCount:    int(d.int(fItems)),
+		ShippingCity: d.str(fCity),
+	}
+	return o, d.err
+}
+
+func encodeInvoice(i profile.Invoice) []string {
+	return []string{
+		fID, i.ID,
+		fNumber, i.Number,
+		fDate, encodeTime(i.Date),
+		fAmount, strconv.FormatInt(int64(i.Amount), 10),
+		fCurrency, i.Currency,
+		fPaid, encodeBool(i.Paid),
+	}
+}
+
+func decodeInvoice(m map[string]string) (profile.Invoice, error) {
+	d := decoder{m: m}
+	i := profile.Invoice{
+		ID:       d.str(fID),
+		Number:   d.str(fNumber),
+		Date:     d.time(fDate),
+		Amount:   profile.Money(d.int(fAmount)),
+		Currency: d.str(fCurrency),
+		Paid:     d.bool(fPaid),
+	}
+	return i, d.err
+}
+
+func encodeInquiry(q profile.Inquiry) []string {
+	return []string{
+		fID, q.ID,
+		fClosed, encodeBool(q.Closed),
+		fDescription, q.Description,
+		fSubmitted, encodeTime(q.Submitted),
+		fEmail, q.SubmitterEmail,
+		fName, q.SubmitterName,
+	}
+}
+
+func decodeInquiry(m map[string]string) (profile.Inquiry, error) {
+	d := decoder{m: m}
+	q := profile.Inquiry{
+		ID:             d.str(fID),
+		Closed:         d.bool(fClosed),
+		Description:    d.str(fDescription),
+		Submitted:      d.time(fSubmitted),
+		SubmitterEmail: d.str(fEmail),
+		SubmitterName:  d.str(fName),
+	}
+	return q, d.err
+}
+
+// RFC 3339 in UTC; the Nano layout keeps sub-second precision when there is
+// any and prints plain RFC 3339 when there is none.
+func encodeTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func encodeBool(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// decoder reads fields of a stored hash and remembers the first problem, so
+// that decode functions stay one struct literal each. Every field must be
+// present: a hash missing one was not written by this package.
+type decoder struct {
+	m   map[string]string
+	err error
+}
+
+func (d *decoder) fail(field, v string, err error) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: field %s=%q: %v", errCorrupt, field, v, err)
+	}
+}
+
+func (d *decoder) str(field string) string {
+	v, ok := d.m[field]
+	if !ok {
+		d.fail(field, "", errors.New("missing"))
+	}
+	return v
+}
+
+func (d *decoder) int(field string) int64 {
+	v := d.str(field)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		d.fail(field, v, err)
+	}
+	return n
+}
+
+func (d *decoder) bool(field string) bool {
+	switch v := d.str(field); v {
+	case "1":
+		return true
+	case "0":
+		return false
+	default:
+		d.fail(field, v, errors.New("want 0 or 1"))
+		return false
+	}
+}
+
+func (d *decoder) time(field string) time.Time {
+	v := d.str(field)
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		d.fail(field, v, err)
+	}
+	return t
+}
+
+func (d *decoder) uuid(field string) uuid.UUID {
+	v := d.str(field)
+	id, err := uuid.Parse(v)
+	if err != nil {
+		d.fail(field, v, err)
+	}
+	return id
+}

@@ -1,0 +1,20 @@
+package redisrepo
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/profilecache/profilecache/profile"
+)
+
+// ReadConsistent runs only Read's fallback path (readScript), so that tests
+// can hold both paths to the same answers.
+func (s *ProfileStore) ReadConsistent(ctx context.Context, userID uuid.UUID, q profile.Query) (profile.View, error) {
+	pl, err := newPlan(q)
+	if err != nil {
+		return profile.View{}, err
+	}
+	v, _, err := s.readAtomic(ctx, userID, pl)
+	return v, err
+}

@@ -1,0 +1,107 @@
+package redisrepo
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// DefaultPrefix starts every key unless the options say otherwise.
+const DefaultPrefix = "pc"
+
+// Key layout (<gen> is a generation, see doc.go):
+//
+//	pc:{u:<uuid>}:meta                HASH   gen, renewed, counts: the current generation
+//	pc:{u:<uuid>}:<gen>:basic         HASH
+//	pc:{u:<uuid>}:<gen>:interests     SET
+//	pc:{u:<uuid>}:<gen>:orders        LIST   ids in display order; likewise invoices, inquiries
+//	pc:{u:<uuid>}:<gen>:order:<id>    HASH   likewise invoice:<id>, inquiry:<id>
+//	pc:{u:<uuid>}:lock                STRING reload lock owner
+//	pc:{u:<uuid>}:sessions            ZSET   session id -> created (unix ms)
+//	pc:{u:<uuid>}:s:<sid>             HASH   session token
+//	pc:{u:<uuid>}:s:<sid>:data        HASH   per-session data
+//
+// The Lua scripts learn these names from luaLayout (scripts.go), which is
+// generated from the constants below, so Go and Lua cannot drift apart.
+const (
+	keyMeta      = "meta"
+	keyLock      = "lock"
+	keySessions  = "sessions"
+	keySession   = "s"
+	keyData      = "data"
+	keyBasic     = "basic"
+	keyInterests = "interests"
+)
+
+// section is one list section of a profile: a list of ids plus one hash per
+// item. Its list name doubles as its count field in meta.
+type section struct {
+	list string // list key suffix and meta count field
+	item string // item hash key infix
+}
+
+var (
+	secOrders    = section{list: "orders", item: "order"}
+	secInvoices  = section{list: "invoices", item: "invoice"}
+	secInquiries = section{list: "inquiries", item: "inquiry"}
+	// sections is the fixed order of the list sections in Lua replies.
+	sections = [...]section{secOrders, secInvoices, secInquiries}
+)
+
+// keyspace builds every key. It is the only place that knows key names.
+type keyspace struct {
+	prefix string
+}
+
+func newKeyspace(prefix string) keyspace {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	// A brace in the prefix would move the cluster hash tag off {u:<uuid>}:
+	// Redis hashes the first {...} of a key.
+	if strings.ContainsAny(prefix, "{}") {
+		panic(fmt.Sprintf("redisrepo: key prefix %q must not contain braces", prefix))
+	}
+	return keyspace{prefix: prefix}
+}
+
+// user is the start of every key of the user, "pc:{u:<uuid>}:", hash tag
+// included.
+func (k keyspace) user(id uuid.UUID) string {
+	return k.prefix + ":{u:" + id.String() + "}:"
+}
+
+func (k keyspace) meta(id uuid.UUID) string     { return k.user(id) + keyMeta }
+func (k keyspace) lock(id uuid.UUID) string     { return k.user(id) + keyLock }
+func (k keyspace) sessions(id uuid.UUID) string { return k.user(id) + keySessions }
+
+// sessionPrefix is what a session id is appended to; Lua gets it as an
+// argument to build session keys from index members.
+func (k keyspace) sessionPrefix(id uuid.UUID) string { return k.user(id) + keySession + ":" }
+
+func (k keyspace) session(id uuid.UUID, sid string) string {
+	return k.sessionPrefix(id) + sid
+}
+
+func (k keyspace) sessionData(id uuid.UUID, sid string) string {
+	return k.session(id, sid) + dataSuffix
+}
+
+// dataSuffix turns a session key into its data key.
+const dataSuffix = ":" + keyData
+
+// gen returns the keys of one generation of the user's profile.
+func (k keyspace) gen(id uuid.UUID, gen string) genKeys {
+	return genKeys(k.user(id) + gen + ":")
+}
+
+// genKeys is "pc:{u:<uuid>}:<gen>:", the start of every key of a generation.
+type genKeys string
+
+func (g genKeys) basic() string         { return string(g) + keyBasic }
+func (g genKeys) interests() string     { return string(g) + keyInterests }
+func (g genKeys) list(s section) string { return string(g) + s.list }
+func (g genKeys) item(s section, id string) string {
+	return string(g) + s.item + ":" + id
+}

@@ -1,0 +1,55 @@
+package redisrepo
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+)
+
+// meta is the pointer to a user's current generation plus what readers
+// need to know without reading the generation: when it was last renewed and
+// how long each section is. Empty sections have no key at all, so the
+// counts are what tells "empty" from "gone".
+type meta struct {
+	gen       string
+	renewed   int64 // unix ms
+	counts    [len(sections)]int
+	interests int
+}
+
+// pairs is meta as HSET field/value pairs.
+func (m meta) pairs() []string {
+	p := make([]string, 0, 4+2*len(sections))
+	p = append(p,
+		metaGen, m.gen,
+		metaRenewed, strconv.FormatInt(m.renewed, 10),
+		metaInterests, strconv.Itoa(m.interests),
+	)
+	for i, s := range sections {
+		p = append(p, s.list, strconv.Itoa(m.counts[i]))
+	}
+	return p
+}
+
+// decodeMeta parses a meta hash; an empty hash is (meta{}, false, nil).
+func decodeMeta(h map[string]string) (meta, bool, error) {
+	if len(h) == 0 {
+		return meta{}, false, nil
+	}
+	d := decoder{m: h}
+	m := meta{
+		gen:       d.str(metaGen),
+		renewed:   d.int(metaRenewed),
+		interests: int(d.int(metaInterests)),
+	}
+	for i, s := range sections {
+		m.counts[i] = int(d.int(s.list))
+	}
+	if d.err != nil {
+		return meta{}, true, d.err
+	}
+	if m.gen == "" || m.interests < 0 || slices.Min(m.counts[:]) < 0 {
+		return meta{}, true, fmt.Errorf("%w: meta %v", errCorrupt, h)
+	}
+	return m, true, nil
+}

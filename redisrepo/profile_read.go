@@ -1,0 +1,293 @@
+package redisrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/redis/rueidis"
+
+	"github.com/profilecache/profilecache/profile"
+)
+
+// errMissing: a key the read expected (per meta) is not there. Like
+// errCorrupt it sends the cached path to the consistent one.
+var errMissing = errors.New("missing key")
+
+// Read returns the parts q asks for, all from one generation.
+//
+// The fast path reads through the client-side cache: meta, then the
+// requested parts, then the page items, each step one DoMultiCache. A hot
+// page touches Redis not at all. A cached meta can be stale and point to a
+// generation a save just deleted; then, and whenever anything is missing,
+// Read falls back to readScript, which reads meta and the parts in one
+// atomic step. Only if that finds a gap too is the profile not found: it
+// expired or was evicted, and the Service reloads it.
+func (s *ProfileStore) Read(ctx context.Context, userID uuid.UUID, q profile.Query) (profile.View, error) {
+	pl, err := newPlan(q)
+	if err != nil {
+		return profile.View{}, fmt.Errorf("redisrepo: read profile: %w", err)
+	}
+	m, found, err := s.cachedMeta(ctx, userID)
+	if err != nil {
+		return profile.View{}, fmt.Errorf("redisrepo: read profile meta: %w", err)
+	}
+	var v profile.View
+	if found {
+		v, err = s.readCached(ctx, userID, m, pl)
+	}
+	if !found || errors.Is(err, errMissing) || errors.Is(err, errCorrupt) {
+		v, m, err = s.readAtomic(ctx, userID, pl)
+	}
+	if err != nil {
+		return profile.View{}, fmt.Errorf("redisrepo: read profile: %w", err)
+	}
+	s.maybeRenew(ctx, userID, m)
+	return v, nil
+}
+
+// plan is what one Read needs.
+type plan struct {
+	basic     bool
+	interests bool
+	pages     [len(sections)]*profile.Page
+}
+
+func newPlan(q profile.Query) (plan, error) {
+	pl := plan{basic: q.Basic, interests: q.Interests,
+		pages: [len(sections)]*profile.Page{q.Orders, q.Invoices, q.Inquiries}}
+	for i, p := range pl.pages {
+		if p == nil {
+			continue
+		}
+		if err := p.Validate(); err != nil {
+			return plan{}, fmt.Errorf("%s offset=%d limit=%d: %w", sections[i].list, p.Offset, p.Limit, err)
+		}
+	}
+	return pl, nil
+}
+
+// want is how many ids section i must yield on its page, per m's count.
+func (pl plan) want(m meta, i int) int {
+	p := pl.pages[i]
+	if p == nil {
+		return 0
+	}
+	return max(0, min(p.Limit, m.counts[i]-p.Offset))
+}
+
+// raw is what Redis returned for a plan, before decoding.
+type raw struct {
+	basic     map[string]string
+	interests []string
+	items     [len(sections)][]map[string]string
+}
+
+// assemble decodes r into a View, or reports errMissing or errCorrupt.
+func (pl plan) assemble(uid uuid.UUID, m meta, r raw) (profile.View, error) {
+	var v profile.View
+	if pl.basic {
+		if len(r.basic) == 0 {
+			return v, fmt.Errorf("%w: basic", errMissing)
+		}
+		b, err := decodeBasic(r.basic)
+		if err != nil {
+			return v, fmt.Errorf("basic: %w", err)
+		}
+		if b.ID != uid {
+			return v, fmt.Errorf("%w: basic of user %s", errCorrupt, b.ID)
+		}
+		v.Basic = b
+	}
+	if pl.interests {
+		if len(r.interests) != m.interests {
+			return v, fmt.Errorf("%w: %d of %d interests", errMissing, len(r.interests), m.interests)
+		}
+		v.Interests = make([]string, 0, len(r.interests)) // [] rather than null for JSON
+		v.Interests = append(v.Interests, r.interests...)
+		slices.Sort(v.Interests)
+	}
+	var err error
+	if v.Orders, err = assembleSection(pl, m, r, 0, decodeOrder); err != nil {
+		return v, err
+	}
+	if v.Invoices, err = assembleSection(pl, m, r, 1, decodeInvoice); err != nil {
+		return v, err
+	}
+	if v.Inquiries, err = assembleSection(pl, m, r, 2, decodeInquiry); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+func assembleSection[T any](pl plan, m meta, r raw, i int, decode func(map[string]string) (T, error)) (profile.Slice[T], error) {
+	if pl.pages[i] == nil {
+		return profile.Slice[T]{}, nil
+	}
+	sec := sections[i]
+	hashes := r.items[i]
+	if want := pl.want(m, i); len(hashes) != want {
+		return profile.Slice[T]{}, fmt.Errorf("%w: %d of %d %s", errMissing, len(hashes), want, sec.list)
+	}
+	out := profile.Slice[T]{Items: make([]T, 0, len(hashes)), Total: m.counts[i]}
+	for _, h := range hashes {
+		if len(h) == 0 {
+			return profile.Slice[T]{}, fmt.Errorf("%w: %s item", errMissing, sec.item)
+		}
+		it, err := decode(h)
+		if err != nil {
+			return profile.Slice[T]{}, fmt.Errorf("%s: %w", sec.item, err)
+		}
+		out.Items = append(out.Items, it)
+	}
+	return out, nil
+}
+
+func (s *ProfileStore) cachedMeta(ctx context.Context, uid uuid.UUID) (meta, bool, error) {
+	h, err := s.client.DoCache(ctx, s.client.B().Hgetall().Key(s.keys.meta(uid)).Cache(), s.cacheTTL).AsStrMap()
+	if err != nil {
+		return meta{}, false, err
+	}
+	m, found, err := decodeMeta(h)
+	if err != nil {
+		// Garbage, or a stale cache entry: let the atomic read decide.
+		return meta{}, false, nil
+	}
+	return m, found, nil
+}
+
+// readCached reads generation m.gen through the client-side cache.
+func (s *ProfileStore) readCached(ctx context.Context, uid uuid.UUID, m meta, pl plan) (profile.View, error) {
+	g := s.keys.gen(uid, m.gen)
+	b := s.client.B()
+	var r raw
+
+	// Step 1: basic, interests and the id pages.
+	cmds := make([]rueidis.CacheableTTL, 0, 2+len(sections))
+	if pl.basic {
+		cmds = append(cmds, rueidis.CT(b.Hgetall().Key(g.basic()).Cache(), s.cacheTTL))
+	}
+	if pl.interests && m.interests > 0 {
+		cmds = append(cmds, rueidis.CT(b.Smembers().Key(g.interests()).Cache(), s.cacheTTL))
+	}
+	for i, p := range pl.pages {
+		if n := pl.want(m, i); n > 0 {
+			cmds = append(cmds, rueidis.CT(b.Lrange().Key(g.list(sections[i])).
+				Start(int64(p.Offset)).Stop(int64(p.Offset+n-1)).Cache(), s.cacheTTL))
+		}
+	}
+	resp := s.client.DoMultiCache(ctx, cmds...)
+	next := func() rueidis.RedisResult { r := resp[0]; resp = resp[1:]; return r }
+	var err error
+	if pl.basic {
+		if r.basic, err = next().AsStrMap(); err != nil {
+			return profile.View{}, fmt.Errorf("basic: %w", err)
+		}
+	}
+	if pl.interests && m.interests > 0 {
+		if r.interests, err = next().AsStrSlice(); err != nil {
+			return profile.View{}, fmt.Errorf("interests: %w", err)
+		}
+	}
+	var ids [len(sections)][]string
+	nItems := 0
+	for i := range pl.pages {
+		if pl.want(m, i) > 0 {
+			if ids[i], err = next().AsStrSlice(); err != nil {
+				return profile.View{}, fmt.Errorf("%s: %w", sections[i].list, err)
+			}
+			nItems += len(ids[i])
+		}
+	}
+
+	// Step 2: the page items.
+	if nItems > 0 {
+		cmds = make([]rueidis.CacheableTTL, 0, nItems)
+		for i, sec := range sections {
+			for _, id := range ids[i] {
+				cmds = append(cmds, rueidis.CT(b.Hgetall().Key(g.item(sec, id)).Cache(), s.cacheTTL))
+			}
+		}
+		resp = s.client.DoMultiCache(ctx, cmds...)
+		for i, sec := range sections {
+			r.items[i] = make([]map[string]string, len(ids[i]))
+			for j := range ids[i] {
+				if r.items[i][j], err = next().AsStrMap(); err != nil {
+					return profile.View{}, fmt.Errorf("%s: %w", sec.item, err)
+				}
+			}
+		}
+	}
+	return pl.assemble(uid, m, r)
+}
+
+// readAtomic reads meta and the plan's parts with readScript. Anything
+// missing now is really missing: the error wraps profile.ErrNotFound.
+func (s *ProfileStore) readAtomic(ctx context.Context, uid uuid.UUID, pl plan) (profile.View, meta, error) {
+	args := make([]string, 0, 3+2*len(sections))
+	args = append(args, s.keys.user(uid), flag(pl.basic), flag(pl.interests))
+	for _, p := range pl.pages {
+		if p == nil {
+			args = append(args, "", "")
+			continue
+		}
+		stop := math.MaxInt // an offset near MaxInt must not overflow
+		if p.Offset <= math.MaxInt-p.Limit {
+			stop = p.Offset + p.Limit - 1
+		}
+		args = append(args, strconv.Itoa(p.Offset), strconv.Itoa(stop))
+	}
+	arr, err := readScript.Exec(ctx, s.client, []string{s.keys.meta(uid)}, args).ToArray()
+	if err != nil {
+		return profile.View{}, meta{}, err
+	}
+	if len(arr) != 3+len(sections) {
+		return profile.View{}, meta{}, fmt.Errorf("profile of %s: %w", uid, profile.ErrNotFound)
+	}
+	notFound := func(err error) (profile.View, meta, error) {
+		return profile.View{}, meta{}, fmt.Errorf("profile of %s: %w (%w)", uid, profile.ErrNotFound, err)
+	}
+	h, err := arr[0].AsStrMap()
+	if err != nil {
+		return profile.View{}, meta{}, fmt.Errorf("meta: %w", err)
+	}
+	m, _, err := decodeMeta(h)
+	if err != nil {
+		return notFound(err)
+	}
+	var r raw
+	if r.basic, err = arr[1].AsStrMap(); err != nil {
+		return profile.View{}, meta{}, fmt.Errorf("basic: %w", err)
+	}
+	if r.interests, err = arr[2].AsStrSlice(); err != nil {
+		return profile.View{}, meta{}, fmt.Errorf("interests: %w", err)
+	}
+	for i, sec := range sections {
+		items, err := arr[3+i].ToArray()
+		if err != nil {
+			return profile.View{}, meta{}, fmt.Errorf("%s: %w", sec.list, err)
+		}
+		r.items[i] = make([]map[string]string, len(items))
+		for j := range items {
+			if r.items[i][j], err = items[j].AsStrMap(); err != nil {
+				return profile.View{}, meta{}, fmt.Errorf("%s: %w", sec.item, err)
+			}
+		}
+	}
+	v, err := pl.assemble(uid, m, r)
+	if err != nil {
+		return notFound(err)
+	}
+	return v, m, nil
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}

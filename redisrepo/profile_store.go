@@ -1,0 +1,256 @@
+package redisrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/rueidis"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/profilecache/profilecache/profile"
+)
+
+var (
+	_ profile.Store  = (*ProfileStore)(nil)
+	_ profile.Locker = (*ProfileStore)(nil)
+)
+
+// ProfileOptions configure a ProfileStore. Zero values take the defaults.
+type ProfileOptions struct {
+	// Prefix starts every key. Default DefaultPrefix ("pc"). No braces.
+	Prefix string
+	// TTL is PROFILE_TTL: how long a saved profile lives unless read.
+	// Reads renew it once half of it has passed. Default 24h.
+	TTL time.Duration
+	// CacheTTL bounds how long this process keeps a profile key in its
+	// client-side cache (Redis invalidates it earlier on change). Default 1m.
+	CacheTTL time.Duration
+	// Now is the clock for renewal decisions. Default time.Now.
+	Now func() time.Time
+	// Logger receives warnings that do not fail a call. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults of ProfileOptions and TokenOptions.
+const (
+	DefaultProfileTTL = 24 * time.Hour
+	DefaultCacheTTL   = time.Minute
+)
+
+// renewTimeout bounds a TTL renewal, which runs detached from the request
+// that triggered it so that one cancelled request does not fail the
+// renewal for everyone sharing it.
+const renewTimeout = 5 * time.Second
+
+// ProfileStore caches profiles in Redis, one generation at a time (see the
+// package doc), and holds the per-user reload lock.
+type ProfileStore struct {
+	client   rueidis.Client
+	keys     keyspace
+	ttl      time.Duration
+	cacheTTL time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+	renewals singleflight.Group
+}
+
+// NewProfileStore returns a store on client. It panics on a prefix with
+// braces, a programming error.
+func NewProfileStore(client rueidis.Client, opts ProfileOptions) *ProfileStore {
+	s := &ProfileStore{
+		client:   client,
+		keys:     newKeyspace(opts.Prefix),
+		ttl:      orDefault(opts.TTL, DefaultProfileTTL),
+		cacheTTL: orDefault(opts.CacheTTL, DefaultCacheTTL),
+		now:      opts.Now,
+		log:      opts.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}
+
+// orDefault returns d, or def when d is not positive.
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Save writes p as a new generation and makes it current in one MULTI/EXEC
+// round trip; the same transaction deletes the previous generation.
+func (s *ProfileStore) Save(ctx context.Context, p *profile.Profile) error {
+	if err := checkProfile(p); err != nil {
+		return fmt.Errorf("redisrepo: save profile: %w", err)
+	}
+	uid := p.Basic.ID
+	gen := newGen()
+	g := s.keys.gen(uid, gen)
+	ttl := s.ttl.Milliseconds()
+	interests := uniq(p.Interests)
+	b := s.client.B()
+
+	cmds := make(rueidis.Commands, 0, 16+2*(len(p.Orders)+len(p.Invoices)+len(p.Inquiries)))
+	cmds = append(cmds, b.Multi().Build())
+	cmds = append(cmds,
+		hset(b, g.basic(), encodeBasic(p.Basic)),
+		b.Pexpire().Key(g.basic()).Milliseconds(ttl).Build(),
+	)
+	// Empty sections get no key: Redis has no empty sets or lists.
+	if len(interests) > 0 {
+		cmds = append(cmds,
+			b.Sadd().Key(g.interests()).Member(interests...).Build(),
+			b.Pexpire().Key(g.interests()).Milliseconds(ttl).Build(),
+		)
+	}
+	cmds = appendSection(cmds, b, g, secOrders, ttl, p.Orders, func(o profile.Order) string { return o.ID }, encodeOrder)
+	cmds = appendSection(cmds, b, g, secInvoices, ttl, p.Invoices, func(i profile.Invoice) string { return i.ID }, encodeInvoice)
+	cmds = appendSection(cmds, b, g, secInquiries, ttl, p.Inquiries, func(q profile.Inquiry) string { return q.ID }, encodeInquiry)
+
+	m := meta{
+		gen:       gen,
+		renewed:   s.now().UnixMilli(),
+		counts:    [len(sections)]int{len(p.Orders), len(p.Invoices), len(p.Inquiries)},
+		interests: len(interests),
+	}
+	// The swap comes last: should anything before it fail inside EXEC, the
+	// half-written generation is never made current and expires by its TTL.
+	args := append([]string{s.keys.user(uid), gen, strconv.FormatInt(ttl, 10)}, m.pairs()...)
+	cmds = append(cmds,
+		b.Eval().Script(swapScript).Numkeys(1).Key(s.keys.meta(uid)).Arg(args...).Build(),
+		b.Exec().Build(),
+	)
+	if err := execErr(s.client.DoMulti(ctx, cmds...)); err != nil {
+		return fmt.Errorf("redisrepo: save profile: %w", err)
+	}
+	return nil
+}
+
+// Delete removes the user's profile: meta and its current generation.
+func (s *ProfileStore) Delete(ctx context.Context, userID uuid.UUID) error {
+	err := deleteScript.Exec(ctx, s.client,
+		[]string{s.keys.meta(userID)}, []string{s.keys.user(userID)}).Error()
+	if err != nil {
+		return fmt.Errorf("redisrepo: delete profile: %w", err)
+	}
+	return nil
+}
+
+func appendSection[T any](cmds rueidis.Commands, b rueidis.Builder, g genKeys, sec section, ttl int64,
+	items []T, id func(T) string, encode func(T) []string) rueidis.Commands {
+	if len(items) == 0 {
+		return cmds
+	}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = id(it)
+	}
+	cmds = append(cmds,
+		b.Rpush().Key(g.list(sec)).Element(ids...).Build(),
+		b.Pexpire().Key(g.list(sec)).Milliseconds(ttl).Build(),
+	)
+	for i, it := range items {
+		k := g.item(sec, ids[i])
+		cmds = append(cmds,
+			hset(b, k, encode(it)),
+			b.Pexpire().Key(k).Milliseconds(ttl).Build(),
+		)
+	}
+	return cmds
+}
+
+func hset(b rueidis.Builder, key string, pairs []string) rueidis.Completed {
+	fv := b.Hset().Key(key).FieldValue()
+	for i := 0; i+1 < len(pairs); i += 2 {
+		fv = fv.FieldValue(pairs[i], pairs[i+1])
+	}
+	return fv.Build()
+}
+
+// checkProfile refuses what could not be stored or read back.
+func checkProfile(p *profile.Profile) error {
+	if p == nil {
+		return errors.New("nil profile")
+	}
+	if p.Basic.ID == uuid.Nil {
+		return errors.New("profile has no user id")
+	}
+	for i, o := range p.Orders {
+		if o.ID == "" {
+			return fmt.Errorf("order %d has no id", i)
+		}
+	}
+	for i, v := range p.Invoices {
+		if v.ID == "" {
+			return fmt.Errorf("invoice %d has no id", i)
+		}
+	}
+	for i, q := range p.Inquiries {
+		if q.ID == "" {
+			return fmt.Errorf("inquiry %d has no id", i)
+		}
+	}
+	return nil
+}
+
+// uniq returns ss without duplicates, as the set will hold them, so that
+// meta's count matches SCARD.
+func uniq(ss []string) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+const genAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+// newGen names a generation: 8 base36 characters, 41 bits. It only has to
+// differ from the user's previous generation; it is no secret.
+func newGen() string {
+	var b [8]byte
+	for i := range b {
+		b[i] = genAlphabet[rand.N(len(genAlphabet))]
+	}
+	return string(b[:])
+}
+
+// execErr reports the first error of a DoMulti(MULTI, ..., EXEC): a command
+// refused while queueing, EXEC itself (EXECABORT), or any command inside
+// the transaction. Nil replies are answers, not errors.
+func execErr(resp []rueidis.RedisResult) error {
+	if len(resp) == 0 {
+		return errors.New("no reply")
+	}
+	for i, r := range resp[:len(resp)-1] {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("command %d: %w", i, err)
+		}
+	}
+	replies, err := resp[len(resp)-1].ToArray()
+	if rueidis.IsRedisNil(err) {
+		return errors.New("transaction aborted")
+	}
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	for i, r := range replies {
+		if err := r.Error(); err != nil && !rueidis.IsRedisNil(err) {
+			return fmt.Errorf("command %d in transaction: %w", i+1, err)
+		}
+	}
+	return nil
+}

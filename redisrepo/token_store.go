@@ -1,0 +1,290 @@
+package redisrepo
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/rueidis"
+
+	"github.com/profilecache/profilecache/profile"
+)
+
+// Session token hash fields.
+const (
+	sessUID     = "uid"
+	sessCreated = "created" // unix ms
+	sessSeen    = "seen"    // unix ms
+	sessUA      = "ua"
+)
+
+// DefaultIndexTTL is the default session max age (SESSION_MAX_AGE).
+const DefaultIndexTTL = 12 * time.Hour
+
+// TokenOptions configure a TokenStore. Zero values take the defaults.
+type TokenOptions struct {
+	// Prefix starts every key. Default DefaultPrefix ("pc"). No braces.
+	Prefix string
+	// IndexTTL is the absolute session max age (SESSION_MAX_AGE): index
+	// entries older than that are pruned, the index itself expires that
+	// long after the user's last login, and Lookup refuses older sessions.
+	// Default 12h.
+	IndexTTL time.Duration
+	// CacheTTL bounds how long this process keeps a token in its
+	// client-side cache (Redis invalidates it earlier on change). Default 1m.
+	CacheTTL time.Duration
+	// Now is the clock for created/max-age decisions. Default time.Now.
+	Now func() time.Time
+}
+
+// TokenStore is the server-side record of sessions (auth.TokenStore) and
+// their per-session data. Session ids arrive already hashed.
+//
+// Not-found contract: a missing, expired or revoked session is an error
+// wrapping profile.ErrNotFound; any other error is a system error.
+type TokenStore struct {
+	client   rueidis.Client
+	keys     keyspace
+	indexTTL time.Duration
+	cacheTTL time.Duration
+	now      func() time.Time
+	revoked  revokedSet
+}
+
+// NewTokenStore returns a store on client. It panics on a prefix with
+// braces, a programming error.
+func NewTokenStore(client rueidis.Client, opts TokenOptions) *TokenStore {
+	t := &TokenStore{
+		client:   client,
+		keys:     newKeyspace(opts.Prefix),
+		indexTTL: orDefault(opts.IndexTTL, DefaultIndexTTL),
+		cacheTTL: orDefault(opts.CacheTTL, DefaultCacheTTL),
+		now:      opts.Now,
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	return t
+}
+
+// Create stores s with an idle expiry of ttl and indexes it, in one
+// MULTI/EXEC. Created and LastSeen default to now.
+func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Duration) error {
+	if err := cmp.Or(checkSessionID(s.UserID, s.ID), checkTTL(ttl)); err != nil {
+		return fmt.Errorf("redisrepo: create session: %w", err)
+	}
+	now := t.now()
+	if s.Created.IsZero() {
+		s.Created = now
+	}
+	if s.LastSeen.IsZero() {
+		s.LastSeen = s.Created
+	}
+	k, idx := t.keys.session(s.UserID, s.ID), t.keys.sessions(s.UserID)
+	created := s.Created.UnixMilli()
+	b := t.client.B()
+	err := execErr(t.client.DoMulti(ctx,
+		b.Multi().Build(),
+		b.Hset().Key(k).FieldValue().
+			FieldValue(sessUID, s.UserID.String()).
+			FieldValue(sessCreated, strconv.FormatInt(created, 10)).
+			FieldValue(sessSeen, strconv.FormatInt(s.LastSeen.UnixMilli(), 10)).
+			FieldValue(sessUA, s.UserAgent).Build(),
+		b.Pexpire().Key(k).Milliseconds(ttl.Milliseconds()).Build(),
+		b.Zadd().Key(idx).ScoreMember().ScoreMember(float64(created), s.ID).Build(),
+		// Sessions older than the max age are dead, however active.
+		b.Zremrangebyscore().Key(idx).Min("-inf").
+			Max("("+strconv.FormatInt(now.Add(-t.indexTTL).UnixMilli(), 10)).Build(),
+		b.Pexpire().Key(idx).Milliseconds(t.indexTTL.Milliseconds()).Build(),
+		b.Exec().Build(),
+	))
+	if err != nil {
+		return fmt.Errorf("redisrepo: create session: %w", err)
+	}
+	t.revoked.forget(s.ID)
+	return nil
+}
+
+// Lookup returns the session through the client-side cache: a hot session
+// costs no round trip, and Redis invalidates the entry when the session
+// changes or goes.
+func (t *TokenStore) Lookup(ctx context.Context, userID uuid.UUID, sessionID string) (profile.Session, error) {
+	if t.revoked.has(sessionID) {
+		return profile.Session{}, fmt.Errorf("redisrepo: lookup session: revoked: %w", profile.ErrNotFound)
+	}
+	k := t.keys.session(userID, sessionID)
+	h, err := t.client.DoCache(ctx, t.client.B().Hgetall().Key(k).Cache(), t.cacheTTL).AsStrMap()
+	if err != nil {
+		return profile.Session{}, fmt.Errorf("redisrepo: lookup session: %w", err)
+	}
+	s, err := t.decode(userID, sessionID, h)
+	if err != nil {
+		return profile.Session{}, fmt.Errorf("redisrepo: lookup session: %w", err)
+	}
+	return s, nil
+}
+
+// decode turns a token hash into a live session of userID, or an error
+// wrapping profile.ErrNotFound.
+func (t *TokenStore) decode(userID uuid.UUID, sessionID string, h map[string]string) (profile.Session, error) {
+	if len(h) == 0 {
+		return profile.Session{}, profile.ErrNotFound
+	}
+	d := decoder{m: h}
+	s := profile.Session{
+		ID:        sessionID,
+		UserID:    d.uuid(sessUID),
+		Created:   time.UnixMilli(d.int(sessCreated)),
+		LastSeen:  time.UnixMilli(d.int(sessSeen)),
+		UserAgent: d.str(sessUA),
+	}
+	switch {
+	case d.err != nil:
+		return profile.Session{}, fmt.Errorf("%w (%w)", profile.ErrNotFound, d.err)
+	case s.UserID != userID:
+		return profile.Session{}, fmt.Errorf("session of another user: %w", profile.ErrNotFound)
+	case t.now().Sub(s.Created) > t.indexTTL:
+		return profile.Session{}, fmt.Errorf("session older than %v: %w", t.indexTTL, profile.ErrNotFound)
+	}
+	return s, nil
+}
+
+// Touch records activity and slides the session's and its data's expiry to
+// ttl. A gone session stays gone: the error wraps profile.ErrNotFound.
+//
+// Every Touch changes the token hash and so invalidates its cached copy on
+// every instance; callers should touch only when LastSeen is worth
+// updating, not on every request.
+func (t *TokenStore) Touch(ctx context.Context, userID uuid.UUID, sessionID string, seen time.Time, ttl time.Duration) error {
+	if err := cmp.Or(checkSessionID(userID, sessionID), checkTTL(ttl)); err != nil {
+		return fmt.Errorf("redisrepo: touch session: %w", err)
+	}
+	n, err := touchScript.Exec(ctx, t.client,
+		[]string{t.keys.session(userID, sessionID), t.keys.sessionData(userID, sessionID)},
+		[]string{strconv.FormatInt(seen.UnixMilli(), 10), strconv.FormatInt(ttl.Milliseconds(), 10)},
+	).AsInt64()
+	if err != nil {
+		return fmt.Errorf("redisrepo: touch session: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisrepo: touch session: %w", profile.ErrNotFound)
+	}
+	return nil
+}
+
+// Revoke ends one session and its data. It takes effect on this instance at
+// once, and on others as soon as Redis's invalidation reaches them.
+func (t *TokenStore) Revoke(ctx context.Context, userID uuid.UUID, sessionID string) error {
+	// Noted first, so that requests racing with the revocation already fail.
+	t.revoked.add(sessionID)
+	b := t.client.B()
+	err := execErr(t.client.DoMulti(ctx,
+		b.Multi().Build(),
+		b.Unlink().Key(t.keys.session(userID, sessionID), t.keys.sessionData(userID, sessionID)).Build(),
+		b.Zrem().Key(t.keys.sessions(userID)).Member(sessionID).Build(),
+		b.Exec().Build(),
+	))
+	if err != nil {
+		return fmt.Errorf("redisrepo: revoke session: %w", err)
+	}
+	return nil
+}
+
+// RevokeAll ends every indexed session of the user in one Lua call and
+// returns how many were still alive.
+func (t *TokenStore) RevokeAll(ctx context.Context, userID uuid.UUID) (int, error) {
+	reply, err := revokeAllScript.Exec(ctx, t.client,
+		[]string{t.keys.sessions(userID)},
+		[]string{t.keys.sessionPrefix(userID), dataSuffix},
+	).ToArray()
+	if err == nil && len(reply) != 2 {
+		err = fmt.Errorf("unexpected reply of %d elements", len(reply))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisrepo: revoke all sessions: %w", err)
+	}
+	live, err := reply[0].AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("redisrepo: revoke all sessions: %w", err)
+	}
+	ids, err := reply[1].AsStrSlice()
+	if err != nil {
+		return 0, fmt.Errorf("redisrepo: revoke all sessions: %w", err)
+	}
+	// All of them, not just the live ones: one deleted a moment ago by
+	// another instance may still sit in this client's cache.
+	t.revoked.add(ids...)
+	return int(live), nil
+}
+
+// List returns the user's live sessions, most recently seen first. Index
+// entries whose session has expired are pruned on the way.
+func (t *TokenStore) List(ctx context.Context, userID uuid.UUID) ([]profile.Session, error) {
+	b := t.client.B()
+	idx := t.keys.sessions(userID)
+	ids, err := t.client.Do(ctx, b.Zrange().Key(idx).Min("0").Max("-1").Build()).AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("redisrepo: list sessions: %w", err)
+	}
+	out := make([]profile.Session, 0, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	cmds := make(rueidis.Commands, len(ids))
+	for i, id := range ids {
+		cmds[i] = b.Hgetall().Key(t.keys.session(userID, id)).Build()
+	}
+	var gone []string
+	for i, r := range t.client.DoMulti(ctx, cmds...) {
+		h, err := r.AsStrMap()
+		if err != nil {
+			return nil, fmt.Errorf("redisrepo: list sessions: %w", err)
+		}
+		s, err := t.decode(userID, ids[i], h)
+		switch {
+		case err != nil:
+			gone = append(gone, ids[i])
+		case t.revoked.has(ids[i]):
+			// Revoked here a moment ago; Redis has it gone already.
+		default:
+			out = append(out, s)
+		}
+	}
+	if len(gone) > 0 {
+		if err := t.client.Do(ctx, b.Zrem().Key(idx).Member(gone...).Build()).Error(); err != nil {
+			return nil, fmt.Errorf("redisrepo: list sessions: prune index: %w", err)
+		}
+	}
+	slices.SortFunc(out, func(x, y profile.Session) int {
+		return cmp.Or(y.LastSeen.Compare(x.LastSeen), y.Created.Compare(x.Created), cmp.Compare(x.ID, y.ID))
+	})
+	return out, nil
+}
+
+// checkSessionID refuses ids the key layout cannot hold.
+func checkSessionID(userID uuid.UUID, sessionID string) error {
+	switch {
+	case userID == uuid.Nil:
+		return errors.New("no user id")
+	case sessionID == "":
+		return errors.New("no session id")
+	case strings.ContainsRune(sessionID, ':'):
+		// "x:data" would name the data key of session x.
+		return errors.New("session id contains ':'")
+	}
+	return nil
+}
+
+// checkTTL refuses what PEXPIRE cannot express.
+func checkTTL(ttl time.Duration) error {
+	if ttl < time.Millisecond {
+		return fmt.Errorf("ttl %v below 1ms", ttl)
+	}
+	return nil
+}
