@@ -1,0 +1,209 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/profilecache/profilecache/auth"
+	"github.com/profilecache/profilecache/profile"
+)
+
+// loginFailed is the one message for an unknown email and a wrong password
+// alike, so that the form cannot be used to find out who has an account.
+const loginFailed = "Invalid email or password."
+
+func (s *Server) handleLoginForm(c echo.Context) error {
+	return c.Render(http.StatusOK, "login", loginPage{basePage: s.newBasePage(c, "Sign in")})
+}
+
+// handleLogin is the form login: 303 to /profile with a session cookie, or
+// the form again with one generic message and no cookie.
+func (s *Server) handleLogin(c echo.Context) error {
+	email := strings.TrimSpace(c.FormValue("email"))
+	password := c.FormValue("password")
+
+	page := loginPage{basePage: s.newBasePage(c, "Sign in")}
+	if len(email) <= maxEmailLen {
+		page.Email = email // the password is never sent back
+	}
+	if email == "" || password == "" {
+		page.Error = "Enter your email and password."
+		return c.Render(http.StatusBadRequest, "login", page)
+	}
+	userID, err := s.login(c, email, password)
+	if errors.Is(err, profile.ErrInvalidCredentials) {
+		page.Error = loginFailed
+		return c.Render(http.StatusUnauthorized, "login", page)
+	}
+	if err != nil {
+		return err
+	}
+	issued, err := s.cfg.Sessions.Issue(c.Request().Context(), userID, c.Request().UserAgent())
+	if err != nil {
+		return err
+	}
+	s.cfg.Sessions.SetCookie(c, issued)
+	return c.Redirect(http.StatusSeeOther, "/profile")
+}
+
+// handleAPILogin is the JSON login for API clients, who send the token back
+// as "Authorization: Bearer <token>". It sets no cookie.
+func (s *Server) handleAPILogin(c echo.Context) error {
+	req, err := decodeLoginJSON(c)
+	if err != nil {
+		return err
+	}
+	userID, err := s.login(c, strings.TrimSpace(req.Email), req.Password)
+	if err != nil {
+		return err
+	}
+	issued, err := s.cfg.Sessions.Issue(c.Request().Context(), userID, c.Request().UserAgent())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toLoginResponseJSON(issued))
+}
+
+// login checks the credentials. Absurdly long ones are rejected like wrong
+// ones, without bothering the backend.
+func (s *Server) login(c echo.Context, email, password string) (uuid.UUID, error) {
+	if len(email) > maxEmailLen || len(password) > maxPasswordLen {
+		return uuid.Nil, fmt.Errorf("web: login: credentials too long: %w", profile.ErrInvalidCredentials)
+	}
+	return s.cfg.Profiles.Login(c.Request().Context(), email, password)
+}
+
+// decodeLoginJSON reads exactly one JSON object with the fields email and
+// password, and nothing else.
+func decodeLoginJSON(c echo.Context) (loginRequestJSON, error) {
+	var req loginRequestJSON
+	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEApplicationJSON {
+		return req, echo.NewHTTPError(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+	}
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, jsonBodyError(err)
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return req, err
+		}
+		return req, badRequest("the body must hold exactly one JSON object")
+	}
+	if req.Email == "" || req.Password == "" {
+		return req, badRequest("email and password are required")
+	}
+	return req, nil
+}
+
+// jsonBodyError turns a decoding error into a 400 that explains it without
+// echoing the client's input back; read errors such as the body limit's 413
+// keep their status.
+func jsonBodyError(err error) error {
+	var he *echo.HTTPError
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &he):
+		return err
+	case errors.Is(err, io.EOF):
+		return badRequest("the body is empty; send a JSON object with email and password")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &syntaxErr):
+		return badRequest("the body is not valid JSON")
+	case errors.As(err, &typeErr):
+		return badRequest("the body must be a JSON object whose email and password are strings")
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return badRequest("unknown field in the body; only email and password are accepted")
+	}
+	return fmt.Errorf("web: read login body: %w", err)
+}
+
+// handleLogout ends the current session, if the request has a valid one,
+// and clears the cookie in any case: an expired or revoked session still
+// lands on /login. Only a store outage is an error (503), and even then this
+// browser is signed out.
+func (s *Server) handleLogout(c echo.Context) error {
+	err := s.cfg.Authenticate(func(c echo.Context) error {
+		userID, sessionID, err := sessionIdentity(c)
+		if err != nil {
+			return err
+		}
+		return s.cfg.Sessions.Revoke(c.Request().Context(), userID, sessionID)
+	})(c)
+	s.cfg.Sessions.ClearCookie(c)
+	if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func (s *Server) handleAPILogout(c echo.Context) error {
+	userID, sessionID, err := sessionIdentity(c)
+	if err != nil {
+		return err
+	}
+	s.cfg.Sessions.ClearCookie(c)
+	if err := s.cfg.Sessions.Revoke(c.Request().Context(), userID, sessionID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) handleLogoutAll(c echo.Context) error {
+	userID, err := identity(c)
+	if err != nil {
+		return err
+	}
+	s.cfg.Sessions.ClearCookie(c)
+	if _, err := s.cfg.Sessions.RevokeAll(c.Request().Context(), userID); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func (s *Server) handleAPILogoutAll(c echo.Context) error {
+	userID, err := identity(c)
+	if err != nil {
+		return err
+	}
+	s.cfg.Sessions.ClearCookie(c)
+	n, err := s.cfg.Sessions.RevokeAll(c.Request().Context(), userID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, revokedJSON{Revoked: n})
+}
+
+// identity is the signed-in user that the Authenticate middleware set.
+func identity(c echo.Context) (uuid.UUID, error) {
+	userID, ok := auth.UserID(c)
+	if !ok || userID == uuid.Nil {
+		return uuid.Nil, fmt.Errorf("web: %s: no identity: %w", c.Path(), auth.ErrUnauthenticated)
+	}
+	return userID, nil
+}
+
+// sessionIdentity is the signed-in user and the session of this request.
+func sessionIdentity(c echo.Context) (uuid.UUID, string, error) {
+	userID, err := identity(c)
+	if err != nil {
+		return uuid.Nil, "", err
+	}
+	sessionID, ok := auth.SessionID(c)
+	if !ok || sessionID == "" {
+		return uuid.Nil, "", fmt.Errorf("web: %s: no session id: %w", c.Path(), auth.ErrUnauthenticated)
+	}
+	return userID, sessionID, nil
+}

@@ -1,0 +1,134 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/profilecache/profilecache/profile"
+)
+
+// handleProfilePage shows basic data, interests, one page of orders and the
+// latest invoices and inquiries, all from one Read so that every part comes
+// from the same stored version of the profile.
+func (s *Server) handleProfilePage(c echo.Context) error {
+	userID, err := identity(c)
+	if err != nil {
+		return err
+	}
+	page, err := parsePageNumber(c)
+	if err != nil {
+		return err
+	}
+	orders := profile.Page{Offset: (page - 1) * ordersPerPage, Limit: ordersPerPage}
+	preview := profile.Page{Offset: 0, Limit: sectionPreview}
+	v, err := s.cfg.Profiles.Read(c.Request().Context(), userID, profile.Query{
+		Basic:     true,
+		Interests: true,
+		Orders:    &orders,
+		Invoices:  &preview,
+		Inquiries: &preview,
+	})
+	if err != nil {
+		return err
+	}
+
+	p := profilePage{
+		basePage:  s.newBasePage(c, "Your profile"),
+		Basic:     v.Basic,
+		Interests: v.Interests,
+		Orders:    v.Orders,
+		Pager:     newPagination("/profile", page, ordersPerPage, v.Orders.Total),
+		Invoices:  v.Invoices,
+		Inquiries: v.Inquiries,
+	}
+	p.UserName = displayName(v.Basic)
+	return c.Render(http.StatusOK, "profile", p)
+}
+
+func (s *Server) handleAPIMe(c echo.Context) error {
+	userID, err := identity(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.cfg.Profiles.Read(c.Request().Context(), userID, profile.Query{Basic: true})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toBasicJSON(v.Basic))
+}
+
+func (s *Server) handleAPIInterests(c echo.Context) error {
+	userID, err := identity(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.cfg.Profiles.Read(c.Request().Context(), userID, profile.Query{Interests: true})
+	if err != nil {
+		return err
+	}
+	interests := v.Interests
+	if interests == nil {
+		interests = []string{} // [] rather than null
+	}
+	return c.JSON(http.StatusOK, interests)
+}
+
+func (s *Server) handleAPIOrders(c echo.Context) error {
+	userID, err := identity(c)
+	if err != nil {
+		return err
+	}
+	p, err := parsePage(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.cfg.Profiles.Read(c.Request().Context(), userID, profile.Query{Orders: &p})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toPageJSON(v.Orders, p, toOrderJSON))
+}
+
+func (s *Server) handleAPIInvoices(c echo.Context) error {
+	userID, err := identity(c)
+	if err != nil {
+		return err
+	}
+	p, err := parsePage(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.cfg.Profiles.Read(c.Request().Context(), userID, profile.Query{Invoices: &p})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toPageJSON(v.Invoices, p, toInvoiceJSON))
+}
+
+func (s *Server) handleAPIInquiries(c echo.Context) error {
+	userID, err := identity(c)
+	if err != nil {
+		return err
+	}
+	p, err := parsePage(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.cfg.Profiles.Read(c.Request().Context(), userID, profile.Query{Inquiries: &p})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toPageJSON(v.Inquiries, p, toInquiryJSON))
+}
+
+func (s *Server) handleAPIRefresh(c echo.Context) error {
+	userID, err := identity(c)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Profiles.Refresh(c.Request().Context(), userID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,275 @@
+package web_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/profilecache/profilecache/web"
+)
+
+func TestCSRF(t *testing.T) {
+	form := url.Values{"email": {zoeEmail}, "password": {zoePassword}}
+	cookieOnly := func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "_csrf", Value: csrfToken}) }
+	for _, tc := range []struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		setup      func(*http.Request)
+		wantStatus int
+	}{
+		// Plain clients (no Sec-Fetch-Site) must present the token.
+		{"FormLoginNoToken", http.MethodPost, "/login", form.Encode(), cookieOnly, http.StatusBadRequest},
+		{"FormLoginNoCookie", http.MethodPost, "/login", form.Encode() + "&_csrf=" + csrfToken, nil, http.StatusForbidden},
+		{"FormLoginWrongToken", http.MethodPost, "/login", form.Encode() + "&_csrf=wrong", cookieOnly, http.StatusForbidden},
+		{"FormLoginToken", http.MethodPost, "/login", form.Encode() + "&_csrf=" + csrfToken, cookieOnly, http.StatusSeeOther},
+		{"CookieAuthAPINoToken", http.MethodPost, "/api/me/refresh", "", func(r *http.Request) {
+			cookieOnly(r)
+			r.Header.Set(hdrUser, zoeID.String())
+		}, http.StatusBadRequest},
+		{"CookieAuthAPIHeaderToken", http.MethodPost, "/api/me/refresh", "", func(r *http.Request) {
+			cookieOnly(r)
+			r.Header.Set(hdrUser, zoeID.String())
+			r.Header.Set("X-CSRF-Token", csrfToken)
+		}, http.StatusNoContent},
+		{"CookieAuthDeleteNoToken", http.MethodDelete, "/api/sessions/" + otherSession, "", func(r *http.Request) {
+			r.Header.Set(hdrUser, zoeID.String())
+		}, http.StatusBadRequest},
+		{"LogoutAllNoToken", http.MethodPost, "/logout-all", "", func(r *http.Request) {
+			r.Header.Set(hdrUser, zoeID.String())
+		}, http.StatusBadRequest},
+		// API clients with a Bearer token need none.
+		{"BearerAPI", http.MethodPost, "/api/me/refresh", "", func(r *http.Request) {
+			r.Header.Set(hdrUser, zoeID.String())
+			r.Header.Set("Authorization", "Bearer some.jwt.here")
+		}, http.StatusNoContent},
+		{"BearerSchemeIsCaseInsensitive", http.MethodPost, "/api/me/refresh", "", func(r *http.Request) {
+			r.Header.Set(hdrUser, zoeID.String())
+			r.Header.Set("Authorization", "bearer some.jwt.here")
+		}, http.StatusNoContent},
+		{"BasicAuthIsNotBearer", http.MethodPost, "/api/me/refresh", "", func(r *http.Request) {
+			r.Header.Set(hdrUser, zoeID.String())
+			r.Header.Set("Authorization", "Basic dTpw")
+		}, http.StatusBadRequest},
+		{"EmptyBearerIsNotBearer", http.MethodPost, "/api/me/refresh", "", func(r *http.Request) {
+			r.Header.Set(hdrUser, zoeID.String())
+			r.Header.Set("Authorization", "Bearer ")
+		}, http.StatusBadRequest},
+		// The JSON login has no session to ride on and no form content type.
+		{"APILoginNoToken", http.MethodPost, "/api/login", `{"email":"zoe@example.com","password":"zoe-secret"}`, func(r *http.Request) {
+			r.Header.Set("Content-Type", "application/json")
+		}, http.StatusOK},
+		// Browsers: echo trusts Sec-Fetch-Site.
+		{"BrowserSameOrigin", http.MethodPost, "/login", form.Encode() + "&_csrf=" + echoSecFetchToken, func(r *http.Request) {
+			r.Header.Set("Sec-Fetch-Site", "same-origin")
+		}, http.StatusSeeOther},
+		{"BrowserCrossSite", http.MethodPost, "/login", form.Encode() + "&_csrf=" + echoSecFetchToken, func(r *http.Request) {
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+		}, http.StatusForbidden},
+		{"BrowserCrossSiteLogout", http.MethodPost, "/logout", "", func(r *http.Request) {
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+			r.Header.Set(hdrUser, zoeID.String())
+		}, http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t)
+			req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+			if tc.body != "" {
+				req.Header.Set("Content-Type", echo.MIMEApplicationForm)
+			}
+			if tc.setup != nil {
+				tc.setup(req)
+			}
+			rec := httptest.NewRecorder()
+			env.handler.ServeHTTP(rec, req)
+			if got, want := rec.Code, tc.wantStatus; got != want {
+				t.Errorf("status = %d, want %d; body %s", got, want, rec.Body)
+			}
+			if rec.Code == http.StatusForbidden || rec.Code == http.StatusBadRequest {
+				if n := len(env.sessions.ids(zoeID)); n != 2 {
+					t.Errorf("a rejected request changed the sessions: %d left", n)
+				}
+				if env.profiles.logins != 0 || env.profiles.refreshes != 0 {
+					t.Errorf("a rejected request reached the service")
+				}
+			}
+		})
+	}
+}
+
+const echoSecFetchToken = "_echo_csrf_using_sec_fetch_site_"
+
+// TestCSRFRoundTrip logs in as a plain HTTP client would: GET the form,
+// then POST it with the cookie and the token from the page.
+func TestCSRFRoundTrip(t *testing.T) {
+	env := newTestEnv(t)
+	rec := env.do(t, request{path: "/login"})
+	csrf := cookie(rec, "_csrf")
+	if csrf == nil {
+		t.Fatal("no _csrf cookie")
+	}
+	body := rec.Body.String()
+	const marker = `name="_csrf" value="`
+	i := strings.Index(body, marker)
+	if i < 0 {
+		t.Fatal("no _csrf field in the form")
+	}
+	token := body[i+len(marker):]
+	token = token[:strings.IndexByte(token, '"')]
+
+	form := url.Values{"email": {zoeEmail}, "password": {zoePassword}, "_csrf": {token}}
+	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", echo.MIMEApplicationForm)
+	req.AddCookie(csrf)
+	rec = httptest.NewRecorder()
+	env.handler.ServeHTTP(rec, req)
+	if got, want := rec.Code, http.StatusSeeOther; got != want {
+		t.Fatalf("status = %d, want %d; body %s", got, want, rec.Body)
+	}
+	if cookie(rec, cookieName) == nil {
+		t.Error("no session cookie after login")
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	const burst = 3
+	slow := func(c *web.Config) {
+		c.LoginRate = 0.001 // no refill during the test
+		c.LoginBurst = burst
+	}
+	login := func(env *testEnv, remoteAddr, xff string, api bool) *httptest.ResponseRecorder {
+		var req *http.Request
+		if api {
+			req = httptest.NewRequest(http.MethodPost, "/api/login", strings.NewReader(`{"email":"zoe@example.com","password":"wrong"}`))
+			req.Header.Set("Content-Type", "application/json")
+		} else {
+			req = httptest.NewRequest(http.MethodPost, "/login", strings.NewReader("email=zoe%40example.com&password=wrong&_csrf="+csrfToken))
+			req.Header.Set("Content-Type", echo.MIMEApplicationForm)
+			req.AddCookie(&http.Cookie{Name: "_csrf", Value: csrfToken})
+		}
+		req.RemoteAddr = remoteAddr
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+			req.Header.Set("X-Real-IP", xff)
+		}
+		rec := httptest.NewRecorder()
+		env.handler.ServeHTTP(rec, req)
+		return rec
+	}
+
+	t.Run("API", func(t *testing.T) {
+		env := newTestEnv(t, slow)
+		for i := range burst {
+			if rec := login(env, "192.0.2.1:1234", "", true); rec.Code != http.StatusUnauthorized {
+				t.Fatalf("attempt %d: status = %d, want 401", i+1, rec.Code)
+			}
+		}
+		rec := login(env, "192.0.2.1:1234", "", true)
+		if got, want := rec.Code, http.StatusTooManyRequests; got != want {
+			t.Fatalf("attempt %d: status = %d, want %d", burst+1, got, want)
+		}
+		errorBody(t, rec)
+		if rec.Header().Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+		if got := env.profiles.logins; got != burst {
+			t.Errorf("backend saw %d logins, want %d", got, burst)
+		}
+	})
+
+	t.Run("FormSharesTheLimitAndShowsAPage", func(t *testing.T) {
+		env := newTestEnv(t, slow)
+		for range burst {
+			login(env, "192.0.2.1:1234", "", true)
+		}
+		rec := login(env, "192.0.2.1:1234", "", false)
+		if got, want := rec.Code, http.StatusTooManyRequests; got != want {
+			t.Fatalf("status = %d, want %d", got, want)
+		}
+		if !strings.Contains(rec.Body.String(), "Too many attempts") {
+			t.Errorf("429 page is not friendly:\n%s", rec.Body)
+		}
+	})
+
+	t.Run("ForgedForwardedForDoesNotReset", func(t *testing.T) {
+		env := newTestEnv(t, slow)
+		for i := range burst + 3 {
+			rec := login(env, "192.0.2.1:1234", "203.0.113."+string(rune('1'+i)), true)
+			if i >= burst && rec.Code != http.StatusTooManyRequests {
+				t.Fatalf("attempt %d with a new X-Forwarded-For: status = %d, want 429", i+1, rec.Code)
+			}
+		}
+	})
+
+	t.Run("OtherAddressesUnaffected", func(t *testing.T) {
+		env := newTestEnv(t, slow)
+		for range burst + 1 {
+			login(env, "192.0.2.1:1234", "", true)
+		}
+		if rec := login(env, "192.0.2.2:1234", "", true); rec.Code != http.StatusUnauthorized {
+			t.Errorf("another address: status = %d, want 401", rec.Code)
+		}
+	})
+
+	t.Run("OnlyLoginIsLimited", func(t *testing.T) {
+		env := newTestEnv(t, slow)
+		for range burst + 1 {
+			login(env, "192.0.2.1:1234", "", true)
+		}
+		if rec := env.do(t, request{path: "/api/me", user: zoeID}); rec.Code != http.StatusOK {
+			t.Errorf("/api/me after the login limit: status = %d, want 200", rec.Code)
+		}
+	})
+
+	t.Run("TrustedProxyExtractor", func(t *testing.T) {
+		env := newTestEnv(t, slow, func(c *web.Config) {
+			c.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true))
+		})
+		for range burst + 1 {
+			login(env, "127.0.0.1:1234", "198.51.100.1", true)
+		}
+		if rec := login(env, "127.0.0.1:1234", "198.51.100.2", true); rec.Code != http.StatusUnauthorized {
+			t.Errorf("a different client behind the trusted proxy: status = %d, want 401", rec.Code)
+		}
+	})
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	want := map[string]string{
+		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
+		"Referrer-Policy":         "same-origin",
+		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+	}
+	for _, r := range []request{
+		{path: "/login"},
+		{path: "/profile", user: zoeID},
+		{path: "/sessions", user: zoeID},
+		{path: "/nope"},
+		{path: "/profile?page=0", user: zoeID},
+	} {
+		t.Run(r.path, func(t *testing.T) {
+			env := newTestEnv(t)
+			rec := env.do(t, r)
+			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+				t.Fatalf("Content-Type = %q, want HTML", ct)
+			}
+			for k, v := range want {
+				if got := rec.Header().Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control = %q, want no-store", got)
+			}
+			if strings.Contains(rec.Body.String(), "<script") || strings.Contains(rec.Body.String(), "style=") {
+				t.Error("page has a script or an inline style, which the CSP blocks")
+			}
+		})
+	}
+}

@@ -1,0 +1,279 @@
+// Package web is profilecache's HTTP layer: the HTML pages, the JSON API, the
+// error mapping and the middleware that guards them (CSRF, rate limiting,
+// body limits, security headers). Handlers parse the request, call one of the
+// small consumer interfaces declared here (Profiles, Sessions, SessionData)
+// and render; they never touch Redis or the backend directly.
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
+
+	"github.com/profilecache/profilecache/auth"
+	"github.com/profilecache/profilecache/profile"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Profiles is the profile data a handler reads. Implemented by
+// *profile.Service.
+type Profiles interface {
+	// Login authenticates and preloads the user's profile. It returns an
+	// error wrapping profile.ErrInvalidCredentials for an unknown email and a
+	// wrong password alike.
+	Login(ctx context.Context, email, password string) (uuid.UUID, error)
+	// Read returns the parts of the user's profile that q names, all from
+	// one stored version.
+	Read(ctx context.Context, userID uuid.UUID, q profile.Query) (profile.View, error)
+	// Refresh reloads the user's profile from the backend now.
+	Refresh(ctx context.Context, userID uuid.UUID) error
+}
+
+// Sessions issues, lists and ends logins. Implemented by *auth.Manager.
+type Sessions interface {
+	Issue(ctx context.Context, userID uuid.UUID, userAgent string) (auth.Issued, error)
+	SetCookie(c echo.Context, t auth.Issued)
+	ClearCookie(c echo.Context)
+	// Revoke ends one session; a missing one is a no-op.
+	Revoke(ctx context.Context, userID uuid.UUID, sessionID string) error
+	RevokeAll(ctx context.Context, userID uuid.UUID) (int, error)
+	Sessions(ctx context.Context, userID uuid.UUID) ([]profile.Session, error)
+}
+
+// SessionData is the small per-session key/value store. Implemented by
+// *redisrepo.TokenStore.
+type SessionData interface {
+	// GetData returns an error wrapping profile.ErrNotFound when key is not set.
+	GetData(ctx context.Context, userID uuid.UUID, sessionID, key string) ([]byte, error)
+	// PutData returns an error wrapping profile.ErrDataFull when the session
+	// already holds profile.MaxDataKeys other keys.
+	PutData(ctx context.Context, userID uuid.UUID, sessionID, key string, value []byte) error
+	DeleteData(ctx context.Context, userID uuid.UUID, sessionID, key string) error
+}
+
+// The production implementations; redisrepo's is checked where cmd wires it,
+// so that web need not import the storage adapter.
+var (
+	_ Profiles = (*profile.Service)(nil)
+	_ Sessions = (*auth.Manager)(nil)
+)
+
+// Config configures a Server. Profiles, Sessions, Data and Authenticate are
+// required.
+type Config struct {
+	Profiles Profiles
+	Sessions Sessions
+	Data     SessionData
+	// Authenticate guards the signed-in routes: it sets the identity that
+	// auth.UserID and auth.SessionID read, or returns an error wrapping
+	// auth.ErrUnauthenticated (or profile.ErrUnavailable when the session
+	// store is down). In production auth.Manager.Middleware().
+	Authenticate echo.MiddlewareFunc
+	// Ready backs GET /readyz: nil error means ready. Nil: always ready.
+	Ready func(ctx context.Context) error
+	// Metrics is served at GET /metrics. Nil: 404.
+	Metrics http.Handler
+	// Logger receives one line per request and every error. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// LoginRate (attempts per second) and LoginBurst limit POST /login and
+	// POST /api/login per client address. Defaults DefaultLoginRate and
+	// DefaultLoginBurst.
+	LoginRate  float64
+	LoginBurst int
+	// IPExtractor finds the client address for the login rate limit.
+	// Default echo.ExtractIPDirect(): X-Forwarded-For is ignored, so a
+	// client cannot dodge the limit by forging it. Behind a trusted proxy
+	// use echo.ExtractIPFromXFFHeader with the proxy's ranges.
+	IPExtractor echo.IPExtractor
+	// CSRFCookieSecure marks the CSRF cookie Secure (HTTPS only).
+	CSRFCookieSecure bool
+}
+
+// Login rate limit defaults: a person mistyping a password never notices,
+// a script gets one guess per second.
+const (
+	DefaultLoginRate  = 1.0
+	DefaultLoginBurst = 20
+)
+
+// Request limits.
+const (
+	maxBodySize     = "1M"
+	maxEmailLen     = 254 // RFC 5321 path limit
+	maxPasswordLen  = 1024
+	readyTimeout    = 2 * time.Second
+	loginLimitTTL   = 3 * time.Minute
+	ordersPerPage   = profile.DefaultLimit
+	sectionPreview  = 20 // invoices and inquiries shown on the profile page
+	csrfCookieName  = "_csrf"
+	csrfFormField   = "_csrf"
+	csrfContextKey  = "csrf"
+	contentSecurity = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; " +
+		"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+// Server holds the dependencies and the parsed templates. Build it with New;
+// it is safe for concurrent use.
+type Server struct {
+	cfg          Config
+	log          *slog.Logger
+	pages        map[string]*template.Template
+	fallbackPage []byte // served when even the error page fails to render
+	static       fs.FS
+	styleURL     string
+	loginLimit   *middleware.RateLimiterMemoryStore
+}
+
+// New checks cfg, fills in defaults and parses every template once, so a
+// broken template stops the program at start rather than on first use.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Profiles == nil:
+		return nil, errors.New("web: config: Profiles is required")
+	case cfg.Sessions == nil:
+		return nil, errors.New("web: config: Sessions is required")
+	case cfg.Data == nil:
+		return nil, errors.New("web: config: Data is required")
+	case cfg.Authenticate == nil:
+		return nil, errors.New("web: config: Authenticate is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LoginRate <= 0 {
+		cfg.LoginRate = DefaultLoginRate
+	}
+	if cfg.LoginBurst <= 0 {
+		cfg.LoginBurst = DefaultLoginBurst
+	}
+	if cfg.IPExtractor == nil {
+		cfg.IPExtractor = echo.ExtractIPDirect()
+	}
+
+	static, err := fs.Sub(assets, "static")
+	if err != nil {
+		return nil, fmt.Errorf("web: static assets: %w", err)
+	}
+	css, err := fs.ReadFile(static, "style.css")
+	if err != nil {
+		return nil, fmt.Errorf("web: static assets: %w", err)
+	}
+	sum := sha256.Sum256(css)
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		static: static,
+		// The content hash busts browser caches when the stylesheet changes.
+		styleURL: "/static/style.css?v=" + hex.EncodeToString(sum[:4]),
+		loginLimit: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+			Rate:      rate.Limit(cfg.LoginRate),
+			Burst:     cfg.LoginBurst,
+			ExpiresIn: loginLimitTTL,
+		}),
+	}
+	if s.pages, err = parsePages(assets, s.templateFuncs()); err != nil {
+		return nil, err
+	}
+	if s.fallbackPage, err = s.renderBytes("error", errorPage{
+		basePage: basePage{Title: "Something went wrong"},
+		Status:   http.StatusInternalServerError,
+		Heading:  "Something went wrong",
+		Message:  "Please try again in a moment.",
+	}); err != nil {
+		return nil, fmt.Errorf("web: render fallback error page: %w", err)
+	}
+	return s, nil
+}
+
+// Handler returns a fully configured echo: error handler, renderer, client
+// address extraction, the global middleware and every route.
+func (s *Server) Handler() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = s.cfg.IPExtractor
+	e.Renderer = renderer{s}
+
+	// Order matters: the request id first so every log line has it; the
+	// logger outside Recover so it sees the final status of a panic; the
+	// body limit before CSRF, which reads the form.
+	e.Use(middleware.RequestID())
+	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		Skipper:       probeSkipper,
+		HandleError:   true,
+		LogMethod:     true,
+		LogURIPath:    true,
+		LogRoutePath:  true,
+		LogStatus:     true,
+		LogLatency:    true,
+		LogRequestID:  true,
+		LogRemoteIP:   true,
+		LogValuesFunc: s.logRequest,
+	}))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("panic", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
+			return fmt.Errorf("panic: %w", err)
+		},
+	}))
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection:         "0", // the legacy XSS auditor did more harm than good; CSP replaces it
+		ContentTypeNosniff:    "nosniff",
+		XFrameOptions:         "DENY",
+		ContentSecurityPolicy: contentSecurity,
+		ReferrerPolicy:        "same-origin",
+	}))
+	e.Use(noStore)
+	e.Use(middleware.BodyLimit(maxBodySize))
+	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
+		Skipper:        csrfSkipper,
+		TokenLookup:    "header:" + echo.HeaderXCSRFToken + ",form:" + csrfFormField,
+		ContextKey:     csrfContextKey,
+		CookieName:     csrfCookieName,
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSameSite: http.SameSiteStrictMode,
+		CookieSecure:   s.cfg.CSRFCookieSecure,
+		ErrorHandler: func(err error, c echo.Context) error {
+			var he *echo.HTTPError
+			code := http.StatusForbidden
+			if errors.As(err, &he) {
+				code = he.Code
+			}
+			return echo.NewHTTPError(code, "missing or invalid CSRF token: reload the page and try again").WithInternal(err)
+		},
+	}))
+
+	s.Routes(e)
+	return e
+}
+
+func (s *Server) logRequest(c echo.Context, v middleware.RequestLoggerValues) error {
+	s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+		slog.String("method", v.Method),
+		slog.String("path", v.URIPath),
+		slog.String("route", v.RoutePath),
+		slog.Int("status", v.Status),
+		slog.Duration("latency", v.Latency),
+		slog.String("remote_ip", v.RemoteIP),
+		slog.String("request_id", v.RequestID),
+	)
+	return nil
+}
