@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/profilecache/profilecache/profile"
 	"net/url"
 	"strings"
 	"sync"
@@ -92,4 +93,10 @@ func Ping(ctx context.Context, client rueidis.Client) error {
 		return fmt.Errorf("redis: ping: %w", err)
 	}
 	return nil
+}
+
+// unavailable marks a Redis failure (connection refused, timeout, server
+// error) as profile.ErrUnavailable, so that callers answer 503, not 500.
+func unavailable(err error) error {
+	return fmt.Errorf("%w: %w", profile.ErrUnavailable, err)
 }

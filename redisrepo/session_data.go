@@ -23,7 +23,7 @@ func (t *TokenStore) GetData(ctx context.Context, userID uuid.UUID, sessionID, k
 		return nil, fmt.Errorf("redisrepo: get session data: %w", profile.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("redisrepo: get session data: %w", err)
+		return nil, fmt.Errorf("redisrepo: get session data: %w", unavailable(err))
 	}
 	return v, nil
 }
@@ -45,7 +45,7 @@ func (t *TokenStore) PutData(ctx context.Context, userID uuid.UUID, sessionID, k
 	).AsInt64()
 	switch {
 	case err != nil:
-		return fmt.Errorf("redisrepo: put session data: %w", err)
+		return fmt.Errorf("redisrepo: put session data: %w", unavailable(err))
 	case n == 0:
 		return fmt.Errorf("redisrepo: put session data: session: %w", profile.ErrNotFound)
 	case n < 0:
@@ -58,7 +58,7 @@ func (t *TokenStore) PutData(ctx context.Context, userID uuid.UUID, sessionID, k
 func (t *TokenStore) DeleteData(ctx context.Context, userID uuid.UUID, sessionID, key string) error {
 	err := t.client.Do(ctx, t.client.B().Hdel().Key(t.keys.sessionData(userID, sessionID)).Field(key).Build()).Error()
 	if err != nil {
-		return fmt.Errorf("redisrepo: delete session data: %w", err)
+		return fmt.Errorf("redisrepo: delete session data: %w", unavailable(err))
 	}
 	return nil
 }

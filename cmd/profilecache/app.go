@@ -127,7 +127,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	}
 	logger.Info("config",
 		"addr", cfg.Addr, "redis", redactURL(cfg.RedisURL), "session_secret", "[masked]",
-		"cookie_secure", cfg.CookieSecure, "backend_latency", cfg.BackendLatency,
-		"token_ttl", cfg.TokenTTL, "session_max_age", cfg.SessionMaxAge, "profile_ttl", cfg.ProfileTTL)
+		"cookie_secure", cfg.CookieSecure, "backend_latency", cfg.BackendLatency.String(),
+		"token_ttl", cfg.TokenTTL.String(), "session_max_age", cfg.SessionMaxAge.String(), "profile_ttl", cfg.ProfileTTL.String())
 	return &app{Handler: srv.Handler(), Profile: svc, close: closeRedis}, nil
 }
