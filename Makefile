@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: run test deps fmt-check bench
+.PHONY: run test deps fmt-check bench bench-test soak
 
 ## run: serve on 127.0.0.1:8080 with the embedded in-memory Redis (set REDIS_URL for a real one)
 run:
@@ -10,10 +10,29 @@ run:
 test: deps fmt-check
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -bench=. -benchtime=1x ./...
+	$(MAKE) bench-test
 
+## deps: redis-server always; chromium and nginx-light for the browser and reverse-proxy tests
 deps:
-	./scripts/ensure-deps.sh
+	./scripts/ensure-deps.sh chromium nginx
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## bench: profilecache vs a bare echo handler vs classic blob sessions (scs), wrk against a private
+## redis-server, one table (README "Performance"); quick run: make bench BENCH_FLAGS="-duration 3s -warmup 1s"
+bench:
+	./scripts/ensure-deps.sh wrk
+	cd bench && $(GO) run . -root .. $(BENCH_FLAGS)
+
+## bench-test: vet and unit-test the harness (its own module, bench/): fast, no load, no wrk
+bench-test:
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+## soak: 64 clients for 60 s against a private redis-server that is killed and restarted halfway;
+## fails on any 5xx but 503, a non-503 during the outage, or one user's data in another's answer
+## (not part of `make test`; shorter: make soak SOAK_FLAGS="-duration 20s -outage 4s")
+soak:
+	./scripts/ensure-deps.sh
+	$(GO) run ./cmd/soak $(SOAK_FLAGS)

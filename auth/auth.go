@@ -77,6 +77,9 @@ type Config struct {
 	// Logger receives authentication failures (Debug/Info, never a
 	// credential) and store trouble (Warn). Default slog.Default().
 	Logger *slog.Logger
+	// OnValidate, when set, sees the outcome of every credential check the
+	// middleware makes: one of the Outcome* constants (outcome.go).
+	OnValidate func(outcome string)
 }
 
 // Claims is what our JWT carries. Subject is the user id; SID is the
@@ -111,6 +114,7 @@ type Manager struct {
 	keys       []signingKey           // signing first, then previous secrets
 	allKeys    jwt.VerificationKeySet // for JWTs without a kid
 	parser     *jwt.Parser
+	verified   verifiedCache // JWTs that passed parser, see verified.go
 	cookieName string
 	secure     bool
 	ttl        time.Duration
@@ -118,6 +122,7 @@ type Manager struct {
 	touchEvery time.Duration
 	now        func() time.Time
 	log        *slog.Logger
+	onValidate func(outcome string)
 }
 
 // New checks cfg, fills in defaults and returns a Manager.
@@ -164,6 +169,7 @@ func New(cfg Config) (*Manager, error) {
 		touchEvery: touchInterval(cfg.TokenTTL),
 		now:        cfg.Now,
 		log:        cfg.Logger,
+		onValidate: cfg.OnValidate,
 	}
 	m.signing = newSigningKey(cfg.Secret)
 	m.keys = append(m.keys, m.signing)

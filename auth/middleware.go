@@ -81,6 +81,9 @@ func (m *Manager) Middleware() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			userID, sessionID, err := m.authenticate(c)
+			if m.onValidate != nil {
+				m.onValidate(outcomeOf(err))
+			}
 			if err != nil {
 				return err
 			}
@@ -103,58 +106,67 @@ func (m *Manager) authenticate(c echo.Context) (uuid.UUID, string, error) {
 		return uuid.Nil, "", m.reject(c, src, *rej)
 	}
 
-	var claims Claims
-	if _, err := m.parser.ParseWithClaims(raw, &claims, m.keyFunc); err != nil {
-		return uuid.Nil, "", m.reject(c, src, classify(err))
+	now := m.now()
+	jv, ok := m.verified.get(raw, now)
+	if !ok {
+		var claims Claims
+		if _, err := m.parser.ParseWithClaims(raw, &claims, m.keyFunc); err != nil {
+			return uuid.Nil, "", m.reject(c, src, classify(err))
+		}
+		userID, err := uuid.Parse(claims.Subject)
+		// uuid.Parse also takes urn:uuid:, braces and undashed forms; we only
+		// ever sign the canonical one.
+		if err != nil || userID.String() != claims.Subject || userID == uuid.Nil {
+			return uuid.Nil, "", m.reject(c, src, rejSubject)
+		}
+		if claims.SID == "" {
+			return uuid.Nil, "", m.reject(c, src, rejNoSession, slog.String("user", claims.Subject))
+		}
+		jv = verifiedJWT{userID: userID, subject: claims.Subject, sessionID: SessionIDFor(claims.SID),
+			expires: claims.ExpiresAt.Time} // WithExpirationRequired: never nil here
+		m.verified.put(raw, jv)
 	}
-	userID, err := uuid.Parse(claims.Subject)
-	// uuid.Parse also takes urn:uuid:, braces and undashed forms; we only
-	// ever sign the canonical one.
-	if err != nil || userID.String() != claims.Subject || userID == uuid.Nil {
-		return uuid.Nil, "", m.reject(c, src, rejSubject)
-	}
-	if claims.SID == "" {
-		return uuid.Nil, "", m.reject(c, src, rejNoSession, slog.String("user", claims.Subject))
+	userID, sessionID := jv.userID, jv.sessionID
+	// Built only on the way out: a hot request should not allocate for logs.
+	who := func() []slog.Attr {
+		return []slog.Attr{slog.String("user", jv.subject), slog.String("session", sessionID)}
 	}
 
-	sessionID := SessionIDFor(claims.SID)
-	who := []slog.Attr{slog.String("user", claims.Subject), slog.String("session", sessionID)}
 	s, err := m.tokens.Lookup(ctx, userID, sessionID)
 	switch {
 	case errors.Is(err, profile.ErrNotFound):
-		return uuid.Nil, "", m.reject(c, src, rejRevoked, who...)
+		return uuid.Nil, "", m.reject(c, src, rejRevoked, who()...)
 	case err != nil:
 		// An outage is not a logout: keep the cookie, answer 503.
 		return uuid.Nil, "", fmt.Errorf("auth: look up session: %w: %w", profile.ErrUnavailable, err)
 	}
 	if s.UserID != userID {
-		return uuid.Nil, "", m.reject(c, src, rejWrongUser, who...)
+		return uuid.Nil, "", m.reject(c, src, rejWrongUser, who()...)
 	}
 
-	now := m.now()
 	deadline := s.Created.Add(m.maxAge)
 	if !now.Before(deadline) {
 		m.revoke(ctx, userID, sessionID)
-		return uuid.Nil, "", m.reject(c, src, rejAbsoluteTimeout, who...)
+		return uuid.Nil, "", m.reject(c, src, rejAbsoluteTimeout, who()...)
 	}
 	idle := now.Sub(s.LastSeen)
 	// The store's TTL normally ends an idle session; this catches stores
 	// whose TTLs do not run in real time (the embedded Redis).
 	if idle >= m.ttl {
 		m.revoke(ctx, userID, sessionID)
-		return uuid.Nil, "", m.reject(c, src, rejIdle, who...)
+		return uuid.Nil, "", m.reject(c, src, rejIdle, who()...)
 	}
 	if idle >= m.touchEvery {
 		ttl := min(m.ttl, deadline.Sub(now)) // never outlive MaxAge
 		if err := m.tokens.Touch(ctx, userID, sessionID, now, ttl); err != nil {
 			if errors.Is(err, profile.ErrNotFound) {
 				// Revoked since the Lookup: the store has spoken.
-				return uuid.Nil, "", m.reject(c, src, rejRevoked, who...)
+				return uuid.Nil, "", m.reject(c, src, rejRevoked, who()...)
 			}
 			// Read-only degradation: a lost sliding write must not log
 			// anyone out; at worst the session idles out a little early.
 			m.log.LogAttrs(ctx, slog.LevelWarn, "auth: session expiry not slid",
-				append(who, slog.Any("error", err))...)
+				append(who(), slog.Any("error", err))...)
 		}
 	}
 	return userID, sessionID, nil

@@ -61,7 +61,11 @@ func NewService(b Backend, s Store, l Locker, opts Options) *Service {
 // Login authenticates against the backend and preloads the user's profile,
 // so that the pages after login read only the cache.
 func (s *Service) Login(ctx context.Context, email, password string) (uuid.UUID, error) {
-	id, err := s.backend.Authenticate(ctx, email, password)
+	// A CRM that hangs at sign-in must not hang the login: same bound as a
+	// profile load.
+	actx, cancel := context.WithTimeout(ctx, s.opts.BackendTimeout)
+	id, err := s.backend.Authenticate(actx, email, password)
+	cancel()
 	if err != nil {
 		if errors.Is(err, ErrInvalidCredentials) {
 			return uuid.Nil, err
@@ -85,8 +89,12 @@ func (s *Service) Read(ctx context.Context, userID uuid.UUID, q Query) (View, er
 		}
 	}
 	v, err := s.store.Read(ctx, userID, q)
-	if !errors.Is(err, ErrNotFound) {
-		return v, err
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		// The store did not answer: an outage (503), not a miss to reload.
+		return View{}, fmt.Errorf("read: %w", unavailable(err))
+	}
+	if err == nil {
+		return v, nil
 	}
 	if err := s.reload(ctx, userID, &q); err != nil {
 		return View{}, err
@@ -94,10 +102,13 @@ func (s *Service) Read(ctx context.Context, userID uuid.UUID, q Query) (View, er
 	v, err = s.store.Read(ctx, userID, q)
 	if errors.Is(err, ErrNotFound) {
 		// Just reloaded and gone again: the store is evicting faster than we
-		// fill it. Say so instead of looping.
-		return View{}, fmt.Errorf("read after reload: %w: %w", ErrUnavailable, err)
+		// fill it. Say so instead of looping, and as a 503, not a 404.
+		return View{}, fmt.Errorf("read after reload: %w: %v", ErrUnavailable, err)
 	}
-	return v, err
+	if err != nil {
+		return View{}, fmt.Errorf("read after reload: %w", unavailable(err))
+	}
+	return v, nil
 }
 
 // Refresh reloads the profile from the backend now. Concurrent refreshes of

@@ -50,7 +50,7 @@ func (b *countingBackend) LoadOrders(ctx context.Context, id uuid.UUID) ([]profi
 
 // newService is one "instance": its own Redis client and its own Service on
 // the shared test server.
-func newService(t *testing.T, srv *redistest.Server, b profile.Backend, opts profile.Options) (*profile.Service, *redisrepo.ProfileStore) {
+func newService(t *testing.T, srv redistest.Target, b profile.Backend, opts profile.Options) (*profile.Service, *redisrepo.ProfileStore) {
 	t.Helper()
 	store := redisrepo.NewProfileStore(srv.Client(t), redisrepo.ProfileOptions{})
 	if opts.PollInterval == 0 {
@@ -59,8 +59,9 @@ func newService(t *testing.T, srv *redistest.Server, b profile.Backend, opts pro
 	return profile.NewService(b, store, store, opts), store
 }
 
-func TestServiceLoginPreloads(t *testing.T) {
-	srv := redistest.Start(t)
+func TestServiceLoginPreloads(t *testing.T) { redistest.Targets(t, testServiceLoginPreloads) }
+
+func testServiceLoginPreloads(t *testing.T, srv redistest.Target) {
 	b := newCountingBackend(0)
 	svc, _ := newService(t, srv, b, profile.Options{})
 	ctx := context.Background()
@@ -93,7 +94,10 @@ func TestServiceLoginPreloads(t *testing.T) {
 // However many requests miss at once, in one process or on several instances
 // sharing the Redis, the backend is asked once.
 func TestServiceConcurrentMissLoadsOnce(t *testing.T) {
-	srv := redistest.Start(t)
+	redistest.Targets(t, testServiceConcurrentMissLoadsOnce)
+}
+
+func testServiceConcurrentMissLoadsOnce(t *testing.T, srv redistest.Target) {
 	for _, instances := range []int{1, 3} {
 		t.Run(map[int]string{1: "OneInstance", 3: "ThreeInstances"}[instances], func(t *testing.T) {
 			b := newCountingBackend(30 * time.Millisecond)
@@ -139,7 +143,10 @@ func TestServiceConcurrentMissLoadsOnce(t *testing.T) {
 }
 
 func TestServiceConcurrentRefreshLoadsOnce(t *testing.T) {
-	srv := redistest.Start(t)
+	redistest.Targets(t, testServiceConcurrentRefreshLoadsOnce)
+}
+
+func testServiceConcurrentRefreshLoadsOnce(t *testing.T, srv redistest.Target) {
 	b := newCountingBackend(0)
 	b.gate = make(chan struct{})
 	s1, _ := newService(t, srv, b, profile.Options{})
@@ -177,7 +184,10 @@ func TestServiceConcurrentRefreshLoadsOnce(t *testing.T) {
 
 // A running refresh never blocks reads: they are served the old profile.
 func TestServiceReadsGoOnDuringRefresh(t *testing.T) {
-	srv := redistest.Start(t)
+	redistest.Targets(t, testServiceReadsGoOnDuringRefresh)
+}
+
+func testServiceReadsGoOnDuringRefresh(t *testing.T, srv redistest.Target) {
 	b := newCountingBackend(0)
 	svc, _ := newService(t, srv, b, profile.Options{})
 	ctx := context.Background()
@@ -208,8 +218,9 @@ func TestServiceReadsGoOnDuringRefresh(t *testing.T) {
 
 // A backend that never answers gives ErrUnavailable within the configured
 // bound, and nothing is written.
-func TestServiceBackendTimeout(t *testing.T) {
-	srv := redistest.Start(t)
+func TestServiceBackendTimeout(t *testing.T) { redistest.Targets(t, testServiceBackendTimeout) }
+
+func testServiceBackendTimeout(t *testing.T, srv redistest.Target) {
 	b := newCountingBackend(0)
 	b.gate = make(chan struct{}) // never opened
 	svc, store := newService(t, srv, b, profile.Options{BackendTimeout: 100 * time.Millisecond})
@@ -224,8 +235,9 @@ func TestServiceBackendTimeout(t *testing.T) {
 }
 
 // A lock whose owner died is released by its TTL and the next request loads.
-func TestServiceDeadLockOwner(t *testing.T) {
-	srv := redistest.Start(t)
+func TestServiceDeadLockOwner(t *testing.T) { redistest.Targets(t, testServiceDeadLockOwner) }
+
+func testServiceDeadLockOwner(t *testing.T, srv redistest.Target) {
 	b := newCountingBackend(0)
 	svc, store := newService(t, srv, b, profile.Options{BackendTimeout: 2 * time.Second})
 	ctx := context.Background()
@@ -243,8 +255,9 @@ func TestServiceDeadLockOwner(t *testing.T) {
 
 // A key evicted behind our back (here: one order hash deleted) is healed by
 // one reload.
-func TestServiceReloadsEvictedKey(t *testing.T) {
-	srv := redistest.Start(t)
+func TestServiceReloadsEvictedKey(t *testing.T) { redistest.Targets(t, testServiceReloadsEvictedKey) }
+
+func testServiceReloadsEvictedKey(t *testing.T, srv redistest.Target) {
 	b := newCountingBackend(0)
 	svc, _ := newService(t, srv, b, profile.Options{})
 	ctx := context.Background()
@@ -252,9 +265,9 @@ func TestServiceReloadsEvictedKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := srv.Client(t, func(o *rueidis.ClientOption) { o.DisableCache = true })
-	keys, err := raw.Do(ctx, raw.B().Keys().Pattern("*{u:"+alice.String()+"}*:order:*").Build()).AsStrSlice()
-	if err != nil || len(keys) == 0 {
-		t.Fatalf("find order keys: %v %v", keys, err)
+	keys := redistest.Keys(t, raw, "*{u:"+alice.String()+"}*:order:*")
+	if len(keys) == 0 {
+		t.Fatal("found no order keys")
 	}
 	for _, k := range keys {
 		if err := raw.Do(ctx, raw.B().Del().Key(k).Build()).Error(); err != nil {

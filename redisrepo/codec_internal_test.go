@@ -31,13 +31,15 @@ func TestCodecRoundTrip(t *testing.T) {
 	if got, err := decodeBasic(toMap(encodeBasic(b))); err != nil || !reflect.DeepEqual(got, b) {
 		t.Errorf("basic round trip = %+v, %v; want %+v", got, err, b)
 	}
-	if got, err := decodeOrder(toMap(encodeOrder(o))); err != nil || !reflect.DeepEqual(got, o) {
+	// Item hashes do not hold the id (it is in the key): the reader passes
+	// it in.
+	if got, err := orderFrom(o.ID, &decoder{m: toMap(encodeOrder(o))}); err != nil || !reflect.DeepEqual(got, o) {
 		t.Errorf("order round trip = %+v, %v; want %+v", got, err, o)
 	}
-	if got, err := decodeInvoice(toMap(encodeInvoice(i))); err != nil || !reflect.DeepEqual(got, i) {
+	if got, err := invoiceFrom(i.ID, &decoder{m: toMap(encodeInvoice(i))}); err != nil || !reflect.DeepEqual(got, i) {
 		t.Errorf("invoice round trip = %+v, %v; want %+v", got, err, i)
 	}
-	if got, err := decodeInquiry(toMap(encodeInquiry(q))); err != nil || !reflect.DeepEqual(got, q) {
+	if got, err := inquiryFrom(q.ID, &decoder{m: toMap(encodeInquiry(q))}); err != nil || !reflect.DeepEqual(got, q) {
 		t.Errorf("inquiry round trip = %+v, %v; want %+v", got, err, q)
 	}
 	m := meta{gen: "abc", renewed: 17, counts: [3]int{1, 2, 3}, interests: 4}
@@ -88,5 +90,31 @@ func TestDecodeCorrupt(t *testing.T) {
 	bad := toMap(meta{gen: "g", counts: [3]int{-1, 0, 0}}.pairs())
 	if _, _, err := decodeMeta(bad); !errors.Is(err, errCorrupt) {
 		t.Errorf("decodeMeta(negative count) error = %v, want errCorrupt", err)
+	}
+}
+
+// The read path asks HMGET for exactly the fields each encoder writes, in
+// the order the decoders read them.
+func TestFieldListsMatchEncoders(t *testing.T) {
+	when := time.Unix(0, 0)
+	tests := []struct {
+		name   string
+		pairs  []string
+		fields []string
+	}{
+		{"basic", encodeBasic(profile.Basic{Created: when}), basicFields},
+		{"order", encodeOrder(profile.Order{Date: when}), orderFields},
+		{"invoice", encodeInvoice(profile.Invoice{Date: when}), invoiceFields},
+		{"inquiry", encodeInquiry(profile.Inquiry{Submitted: when}), inquiryFields},
+		{"meta", meta{gen: "g"}.pairs(), metaFields},
+	}
+	for _, tt := range tests {
+		var written []string
+		for i := 0; i < len(tt.pairs); i += 2 {
+			written = append(written, tt.pairs[i])
+		}
+		if !reflect.DeepEqual(written, tt.fields) {
+			t.Errorf("%s: encoder writes %q, read path asks for %q", tt.name, written, tt.fields)
+		}
 	}
 }

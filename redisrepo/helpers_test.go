@@ -22,27 +22,51 @@ import (
 // env is one test's Redis: a client for the store under test (caching on)
 // and a plain uncached client to check what Redis really holds.
 type env struct {
-	srv    *redistest.Server
+	srv    redistest.Target
 	client rueidis.Client
 	raw    rueidis.Client
 }
 
+// onTargets runs test on a single redis-server and on a Redis Cluster: one
+// suite, two targets. On the cluster rueidis refuses (panics on) any
+// command whose keys span slots, so a green cluster run proves the store
+// never mixes users' keys, or a user's keys with a foreign slot.
+func onTargets(t *testing.T, test func(t *testing.T, e env)) {
+	t.Helper()
+	redistest.Targets(t, func(t *testing.T, target redistest.Target) {
+		test(t, newEnvOn(t, target))
+	})
+}
+
+// newEnv is a fresh single server, for benchmarks.
 func newEnv(t testing.TB) env {
 	t.Helper()
-	srv := redistest.Start(t)
-	return env{
-		srv:    srv,
-		client: srv.Client(t),
-		raw:    srv.Client(t, func(o *rueidis.ClientOption) { o.DisableCache = true }),
+	return newEnvOn(t, redistest.Start(t))
+}
+
+func newEnvOn(t testing.TB, target redistest.Target) env {
+	t.Helper()
+	e := env{
+		srv:    target,
+		client: target.Client(t),
+		raw:    target.Client(t, func(o *rueidis.ClientOption) { o.DisableCache = true }),
 	}
+	if got, want := e.client.Mode(), target.Mode(); got != want {
+		t.Fatalf("client mode = %s, want %s", got, want)
+	}
+	return e
 }
 
 // do runs a raw command, given as words, and fails the test on error
-// (a nil reply is not an error).
+// (a nil reply is not an error). The second word is the key (the third
+// for OBJECT), which routes the command to its node on a cluster.
 func (e env) do(t testing.TB, words ...string) rueidis.RedisResult {
 	t.Helper()
 	cmd := e.raw.B().Arbitrary(words[0])
-	if len(words) > 1 {
+	switch {
+	case strings.EqualFold(words[0], "OBJECT") && len(words) > 2:
+		cmd = e.raw.B().Arbitrary(words[0], words[1]).Keys(words[2]).Args(words[3:]...)
+	case len(words) > 1:
 		cmd = cmd.Keys(words[1]).Args(words[2:]...)
 	}
 	r := e.raw.Do(context.Background(), cmd.Build())
@@ -89,22 +113,25 @@ func (e env) strs(t testing.TB, words ...string) []string {
 }
 
 // userKeys lists every key of the user with SCAN MATCH, the way an
-// operator would look.
+// operator would look: on every node, since a cluster spreads the users.
 func (e env) userKeys(t testing.TB, uid uuid.UUID) []string {
 	t.Helper()
 	var keys []string
-	cursor := uint64(0)
-	for {
-		entry, err := e.raw.Do(context.Background(), e.raw.B().Scan().Cursor(cursor).
-			Match("pc:{u:"+uid.String()+"}:*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			t.Fatalf("SCAN: %v", err)
-		}
-		keys = append(keys, entry.Elements...)
-		if cursor = entry.Cursor; cursor == 0 {
-			return keys
+	for addr, node := range e.raw.Nodes() {
+		cursor := uint64(0)
+		for {
+			entry, err := node.Do(context.Background(), node.B().Scan().Cursor(cursor).
+				Match("pc:{u:"+uid.String()+"}:*").Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				t.Fatalf("SCAN on %s: %v", addr, err)
+			}
+			keys = append(keys, entry.Elements...)
+			if cursor = entry.Cursor; cursor == 0 {
+				break
+			}
 		}
 	}
+	return keys
 }
 
 // key builds a key of the documented layout, independently of the code

@@ -145,3 +145,13 @@ func TestSlotMatchesRedis(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodeUUID(t *testing.T) {
+	for _, id := range []uuid.UUID{uuid.Nil, uuid.Max, uuid.New(), uuid.MustParse("7d4f6a0e-3b1c-4f7e-9a2b-5c8d1e0f2a3b")} {
+		var got [36]byte
+		encodeUUID(&got, id)
+		if string(got[:]) != id.String() {
+			t.Errorf("encodeUUID = %s, want %s", got, id)
+		}
+	}
+}

@@ -10,8 +10,9 @@ import (
 	"github.com/profilecache/profilecache/redisrepo"
 )
 
-func TestLock(t *testing.T) {
-	e := newEnv(t)
+func TestLock(t *testing.T) { onTargets(t, testLock) }
+
+func testLock(t *testing.T, e env) {
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	ctx := context.Background()
 	uid := uuid.New()

@@ -31,12 +31,26 @@ func (m meta) pairs() []string {
 	return p
 }
 
+// metaFields are meta's fields in the order metaFrom reads them.
+var metaFields = func() []string {
+	f := []string{metaGen, metaRenewed, metaInterests}
+	for _, s := range sections {
+		f = append(f, s.list)
+	}
+	return f
+}()
+
 // decodeMeta parses a meta hash; an empty hash is (meta{}, false, nil).
 func decodeMeta(h map[string]string) (meta, bool, error) {
 	if len(h) == 0 {
 		return meta{}, false, nil
 	}
-	d := decoder{m: h}
+	m, err := metaFrom(&decoder{m: h})
+	return m, true, err
+}
+
+// metaFrom parses a meta hash that exists.
+func metaFrom(d *decoder) (meta, error) {
 	m := meta{
 		gen:       d.str(metaGen),
 		renewed:   d.int(metaRenewed),
@@ -46,10 +60,10 @@ func decodeMeta(h map[string]string) (meta, bool, error) {
 		m.counts[i] = int(d.int(s.list))
 	}
 	if d.err != nil {
-		return meta{}, true, d.err
+		return meta{}, d.err
 	}
 	if m.gen == "" || m.interests < 0 || slices.Min(m.counts[:]) < 0 {
-		return meta{}, true, fmt.Errorf("%w: meta %v", errCorrupt, h)
+		return meta{}, fmt.Errorf("%w: meta gen=%q interests=%d counts=%v", errCorrupt, m.gen, m.interests, m.counts)
 	}
-	return m, true, nil
+	return m, nil
 }

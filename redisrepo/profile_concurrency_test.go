@@ -58,7 +58,10 @@ func sliceOf[T any](all []T, pg *profile.Page) profile.Slice[T] {
 // client (the writer's own, and an independent one whose cache is
 // invalidated remotely) is entirely A or entirely B, and never not found.
 func TestReplaceIsAtomicForConcurrentReaders(t *testing.T) {
-	e := newEnv(t)
+	onTargets(t, testReplaceIsAtomicForConcurrentReaders)
+}
+
+func testReplaceIsAtomicForConcurrentReaders(t *testing.T, e env) {
 	other := e.srv.Client(t)
 	writer := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	readers := []*redisrepo.ProfileStore{writer, newProfileStore(other, redisrepo.ProfileOptions{})}
@@ -132,8 +135,9 @@ func describe(v profile.View) string {
 
 // Another client's change reaches a reader whose copy is cached, through
 // Redis's invalidation.
-func TestCrossClientInvalidation(t *testing.T) {
-	e := newEnv(t)
+func TestCrossClientInvalidation(t *testing.T) { onTargets(t, testCrossClientInvalidation) }
+
+func testCrossClientInvalidation(t *testing.T, e env) {
 	clientB := e.srv.Client(t)
 	storeA := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	storeB := newProfileStore(clientB, redisrepo.ProfileOptions{})
@@ -149,7 +153,7 @@ func TestCrossClientInvalidation(t *testing.T) {
 		}
 	}
 	// The reads went through A's client-side cache: meta is a local hit now.
-	metaCmd := e.client.B().Hgetall().Key(key(uid, "meta")).Cache()
+	metaCmd := e.client.B().Hmget().Key(key(uid, "meta")).Field(redisrepo.MetaFields...).Cache()
 	if r := e.client.DoCache(ctx, metaCmd, time.Minute); !r.IsCacheHit() {
 		t.Fatalf("meta is not in client A's cache after two reads (err %v)", r.Error())
 	}

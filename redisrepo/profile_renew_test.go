@@ -18,8 +18,9 @@ import (
 // Reads renew PROFILE_TTL on every key of the generation, but only once
 // half of it has passed since the last renewal. Instead of sleeping, the
 // test shortens the keys' TTLs in Redis and moves the store's clock.
-func TestReadRenewsTTL(t *testing.T) {
-	e := newEnv(t)
+func TestReadRenewsTTL(t *testing.T) { onTargets(t, testReadRenewsTTL) }
+
+func testReadRenewsTTL(t *testing.T, e env) {
 	const ttl = time.Minute
 	var mu sync.Mutex
 	now := t0
@@ -91,8 +92,9 @@ func TestReadRenewsTTL(t *testing.T) {
 
 // A failed renewal costs only an earlier reload: it is logged, and the read
 // it rode on succeeds.
-func TestRenewFailureDoesNotFailRead(t *testing.T) {
-	e := newEnv(t)
+func TestRenewFailureDoesNotFailRead(t *testing.T) { onTargets(t, testRenewFailureDoesNotFailRead) }
+
+func testRenewFailureDoesNotFailRead(t *testing.T, e env) {
 	logs := &logRecorder{}
 	now := t0
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{TTL: time.Minute, Now: func() time.Time { return now },

@@ -202,7 +202,7 @@ func checkProfile(p *profile.Profile) error {
 			return fmt.Errorf("inquiry %d has no id", i)
 		}
 	}
-	return nil
+	return checkTimes(p)
 }
 
 // uniq returns ss without duplicates, as the set will hold them, so that

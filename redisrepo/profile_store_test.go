@@ -13,12 +13,14 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/profilecache/profilecache/internal/redistest"
 	"github.com/profilecache/profilecache/profile"
 	"github.com/profilecache/profilecache/redisrepo"
 )
 
-func TestSaveLayout(t *testing.T) {
-	e := newEnv(t)
+func TestSaveLayout(t *testing.T) { onTargets(t, testSaveLayout) }
+
+func testSaveLayout(t *testing.T, e env) {
 	const ttl = time.Hour
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{TTL: ttl, Now: func() time.Time { return t0 }})
 	uid := uuid.New()
@@ -81,20 +83,20 @@ func TestSaveLayout(t *testing.T) {
 		t.Errorf("HGETALL basic = %v, want %v", got, wantBasic)
 	}
 	o := p.Orders[7]
-	wantOrder := map[string]string{"id": o.ID, "number": o.Number, "date": o.Date.Format(time.RFC3339),
+	wantOrder := map[string]string{"number": o.Number, "date": o.Date.Format(time.RFC3339),
 		"status": o.Status, "total": strconv.FormatInt(int64(o.Total), 10), "currency": "EUR",
 		"items": strconv.Itoa(o.ItemCount), "city": o.ShippingCity}
 	if got := e.strMap(t, "HGETALL", key(uid, gen, "order", o.ID)); !reflect.DeepEqual(got, wantOrder) {
 		t.Errorf("HGETALL order = %v, want %v", got, wantOrder)
 	}
 	i := p.Invoices[1]
-	wantInvoice := map[string]string{"id": i.ID, "number": i.Number, "date": i.Date.Format(time.RFC3339),
+	wantInvoice := map[string]string{"number": i.Number, "date": i.Date.Format(time.RFC3339),
 		"amount": strconv.FormatInt(int64(i.Amount), 10), "currency": "SEK", "paid": "0"}
 	if got := e.strMap(t, "HGETALL", key(uid, gen, "invoice", i.ID)); !reflect.DeepEqual(got, wantInvoice) {
 		t.Errorf("HGETALL invoice = %v, want %v", got, wantInvoice)
 	}
 	q := p.Inquiries[1]
-	wantInquiry := map[string]string{"id": q.ID, "closed": "1", "description": q.Description,
+	wantInquiry := map[string]string{"closed": "1", "description": q.Description,
 		"submitted": q.Submitted.Format(time.RFC3339), "email": q.SubmitterEmail, "name": q.SubmitterName}
 	if got := e.strMap(t, "HGETALL", key(uid, gen, "inquiry", q.ID)); !reflect.DeepEqual(got, wantInquiry) {
 		t.Errorf("HGETALL inquiry = %v, want %v", got, wantInquiry)
@@ -116,8 +118,9 @@ func TestSaveLayout(t *testing.T) {
 
 // Every key the store writes for a user carries the user's hash tag, checked
 // over all keys of the server (not just the ones the tests know to expect).
-func TestAllKeysCarryTheUsersHashTag(t *testing.T) {
-	e := newEnv(t)
+func TestAllKeysCarryTheUsersHashTag(t *testing.T) { onTargets(t, testAllKeysCarryTheUsersHashTag) }
+
+func testAllKeysCarryTheUsersHashTag(t *testing.T, e env) {
 	ctx := context.Background()
 	uid := uuid.New()
 	ps := newProfileStore(e.client, redisrepo.ProfileOptions{})
@@ -134,7 +137,7 @@ func TestAllKeysCarryTheUsersHashTag(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	all := e.strs(t, "KEYS", "*") // a test server: KEYS is fine here
+	all := redistest.Keys(t, e.raw, "*") // a test server: KEYS is fine here
 	if len(all) < 40 {
 		t.Fatalf("server holds %d keys, want the whole profile and session", len(all))
 	}
@@ -148,8 +151,9 @@ func TestAllKeysCarryTheUsersHashTag(t *testing.T) {
 	}
 }
 
-func TestReadRoundTrip(t *testing.T) {
-	e := newEnv(t)
+func TestReadRoundTrip(t *testing.T) { onTargets(t, testReadRoundTrip) }
+
+func testReadRoundTrip(t *testing.T, e env) {
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	ctx := context.Background()
 
@@ -209,8 +213,9 @@ func TestReadRoundTrip(t *testing.T) {
 	}
 }
 
-func TestReadEmptyProfile(t *testing.T) {
-	e := newEnv(t)
+func TestReadEmptyProfile(t *testing.T) { onTargets(t, testReadEmptyProfile) }
+
+func testReadEmptyProfile(t *testing.T, e env) {
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	uid := uuid.New()
 	mustSave(t, s, bob(uid))
@@ -248,8 +253,9 @@ func TestReadEmptyProfile(t *testing.T) {
 	}
 }
 
-func TestReadPaging(t *testing.T) {
-	e := newEnv(t)
+func TestReadPaging(t *testing.T) { onTargets(t, testReadPaging) }
+
+func testReadPaging(t *testing.T, e env) {
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	uid := uuid.New()
 	p := richProfile(uid, "P", 45, 0, 0)
@@ -287,8 +293,9 @@ func TestReadPaging(t *testing.T) {
 	}
 }
 
-func TestReadInvalidPage(t *testing.T) {
-	e := newEnv(t)
+func TestReadInvalidPage(t *testing.T) { onTargets(t, testReadInvalidPage) }
+
+func testReadInvalidPage(t *testing.T, e env) {
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	uid := uuid.New()
 	mustSave(t, s, alice(uid))
@@ -306,8 +313,9 @@ func TestReadInvalidPage(t *testing.T) {
 	}
 }
 
-func TestReadNeverSaved(t *testing.T) {
-	e := newEnv(t)
+func TestReadNeverSaved(t *testing.T) { onTargets(t, testReadNeverSaved) }
+
+func testReadNeverSaved(t *testing.T, e env) {
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	uid := uuid.New()
 	for round, rp := range append(readPaths(s), readPaths(s)...) {
@@ -319,8 +327,9 @@ func TestReadNeverSaved(t *testing.T) {
 
 // A save right after a read that cached "no profile" must be visible to the
 // same client at once, although its own invalidation may lag.
-func TestReadAfterOwnSave(t *testing.T) {
-	e := newEnv(t)
+func TestReadAfterOwnSave(t *testing.T) { onTargets(t, testReadAfterOwnSave) }
+
+func testReadAfterOwnSave(t *testing.T, e env) {
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	for range 200 {
 		uid := uuid.New()
@@ -334,8 +343,9 @@ func TestReadAfterOwnSave(t *testing.T) {
 	}
 }
 
-func TestReplaceLeavesNoOrphans(t *testing.T) {
-	e := newEnv(t)
+func TestReplaceLeavesNoOrphans(t *testing.T) { onTargets(t, testReplaceLeavesNoOrphans) }
+
+func testReplaceLeavesNoOrphans(t *testing.T, e env) {
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	uid := uuid.New()
 	a, b := richProfile(uid, "A", 250, 30, 7), richProfile(uid, "B", 3, 0, 1)
@@ -382,7 +392,9 @@ func TestReplaceLeavesNoOrphans(t *testing.T) {
 
 // Keys removed behind the store's back (eviction, expiry, an operator)
 // make the read not found, never partial, never a panic.
-func TestReadMissingOrCorruptKeys(t *testing.T) {
+func TestReadMissingOrCorruptKeys(t *testing.T) { onTargets(t, testReadMissingOrCorruptKeys) }
+
+func testReadMissingOrCorruptKeys(t *testing.T, e env) {
 	tests := []struct {
 		name   string
 		damage func(t *testing.T, e env, uid uuid.UUID, gen string)
@@ -427,7 +439,6 @@ func TestReadMissingOrCorruptKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
 			s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 			uid := uuid.New()
 			mustSave(t, s, alice(uid))
@@ -455,7 +466,6 @@ func TestReadMissingOrCorruptKeys(t *testing.T) {
 	// A foreign key in meta's place is no cache miss: a reload could not
 	// overwrite it, so it is a plain error for an operator, not ErrNotFound.
 	t.Run("meta of the wrong type", func(t *testing.T) {
-		e := newEnv(t)
 		s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 		uid := uuid.New()
 		e.do(t, "SET", key(uid, "meta"), "x")
@@ -467,7 +477,6 @@ func TestReadMissingOrCorruptKeys(t *testing.T) {
 
 	// Damage the store does not need for a query does not matter to it.
 	t.Run("order off the page gone", func(t *testing.T) {
-		e := newEnv(t)
 		s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 		uid := uuid.New()
 		mustSave(t, s, alice(uid))
@@ -478,8 +487,9 @@ func TestReadMissingOrCorruptKeys(t *testing.T) {
 	})
 }
 
-func TestSaveRejects(t *testing.T) {
-	e := newEnv(t)
+func TestSaveRejects(t *testing.T) { onTargets(t, testSaveRejects) }
+
+func testSaveRejects(t *testing.T, e env) {
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	uid := uuid.New()
 	noOrderID := alice(uid)

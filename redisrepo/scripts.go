@@ -112,8 +112,8 @@ return #keys + 1
 // interests, then LRANGE start and stop per section in SECTIONS order
 // (start "" for a section not requested). Start and stop stay strings: a
 // Lua number would lose precision beyond 2^53.
-// Returns {} without meta, else {meta, basic, interests, items per section},
-// hashes as flat field/value arrays.
+// Returns {} without meta, else {meta, basic, interests, {ids, item hashes}
+// per section}, hashes as flat field/value arrays.
 var readScript = rueidis.NewLuaScriptReadOnly(luaLayout + `
 local meta = redis.call('HGETALL', KEYS[1])
 local gen = redis.call('HGET', KEYS[1], F_GEN)
@@ -130,13 +130,14 @@ if ARGV[3] == '1' then
 end
 for i, s in ipairs(SECTIONS) do
   local start, stop = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
-  local items = {}
+  local ids, items = {}, {}
   if start ~= '' then
-    for _, id in ipairs(redis.call('LRANGE', p .. s[1], start, stop)) do
+    ids = redis.call('LRANGE', p .. s[1], start, stop)
+    for _, id in ipairs(ids) do
       items[#items + 1] = redis.call('HGETALL', p .. s[2] .. ':' .. id)
     end
   end
-  out[3 + i] = items
+  out[3 + i] = {ids, items}
 end
 return out
 `)

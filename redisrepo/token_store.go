@@ -119,16 +119,20 @@ func (t *TokenStore) Lookup(ctx context.Context, userID uuid.UUID, sessionID str
 		return profile.Session{}, fmt.Errorf("redisrepo: lookup session: revoked: %w", profile.ErrNotFound)
 	}
 	k := t.keys.session(userID, sessionID)
-	h, err := t.client.DoCache(ctx, t.client.B().Hgetall().Key(k).Cache(), t.cacheTTL).AsStrMap()
-	if err != nil {
+	r := t.client.DoCache(ctx, t.client.B().Hmget().Key(k).Field(sessionFields...).Cache(), t.cacheTTL)
+	if err := r.Error(); err != nil {
 		return profile.Session{}, fmt.Errorf("redisrepo: lookup session: %w", err)
 	}
-	s, err := t.decode(userID, sessionID, h)
+	s, err := t.decodeHMGET(userID, sessionID, r)
 	if err != nil {
 		return profile.Session{}, fmt.Errorf("redisrepo: lookup session: %w", err)
 	}
 	return s, nil
 }
+
+// sessionFields are the token hash's fields in the order decodeFrom reads
+// them.
+var sessionFields = []string{sessUID, sessCreated, sessSeen, sessUA}
 
 // decode turns a token hash into a live session of userID, or an error
 // wrapping profile.ErrNotFound.
@@ -136,7 +140,23 @@ func (t *TokenStore) decode(userID uuid.UUID, sessionID string, h map[string]str
 	if len(h) == 0 {
 		return profile.Session{}, profile.ErrNotFound
 	}
-	d := decoder{m: h}
+	return t.decodeFrom(userID, sessionID, &decoder{m: h})
+}
+
+// decodeHMGET is decode for the reply of HMGET sessionFields.
+func (t *TokenStore) decodeHMGET(userID uuid.UUID, sessionID string, r rueidis.RedisResult) (profile.Session, error) {
+	vals, err := r.ToArray()
+	if err != nil {
+		return profile.Session{}, err
+	}
+	d, ok := hmgetDecoder(sessionFields, vals)
+	if !ok {
+		return profile.Session{}, profile.ErrNotFound
+	}
+	return t.decodeFrom(userID, sessionID, d)
+}
+
+func (t *TokenStore) decodeFrom(userID uuid.UUID, sessionID string, d *decoder) (profile.Session, error) {
 	s := profile.Session{
 		ID:        sessionID,
 		UserID:    d.uuid(sessUID),
@@ -238,15 +258,14 @@ func (t *TokenStore) List(ctx context.Context, userID uuid.UUID) ([]profile.Sess
 	}
 	cmds := make(rueidis.Commands, len(ids))
 	for i, id := range ids {
-		cmds[i] = b.Hgetall().Key(t.keys.session(userID, id)).Build()
+		cmds[i] = b.Hmget().Key(t.keys.session(userID, id)).Field(sessionFields...).Build()
 	}
 	var gone []string
 	for i, r := range t.client.DoMulti(ctx, cmds...) {
-		h, err := r.AsStrMap()
-		if err != nil {
+		if err := r.Error(); err != nil {
 			return nil, fmt.Errorf("redisrepo: list sessions: %w", err)
 		}
-		s, err := t.decode(userID, ids[i], h)
+		s, err := t.decodeHMGET(userID, ids[i], r)
 		switch {
 		case err != nil:
 			gone = append(gone, ids[i])

@@ -38,8 +38,9 @@ func wantNotFound(t testing.TB, what string, err error) {
 	}
 }
 
-func TestCreateLayout(t *testing.T) {
-	e := newEnv(t)
+func TestCreateLayout(t *testing.T) { onTargets(t, testCreateLayout) }
+
+func testCreateLayout(t *testing.T, e env) {
 	s := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{})
 	uid := uuid.New()
 	now := time.Now()
@@ -75,8 +76,9 @@ func TestCreateLayout(t *testing.T) {
 	}
 }
 
-func TestLookup(t *testing.T) {
-	e := newEnv(t)
+func TestLookup(t *testing.T) { onTargets(t, testLookup) }
+
+func testLookup(t *testing.T, e env) {
 	s := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{})
 	ctx := context.Background()
 	uid := uuid.New()
@@ -108,8 +110,9 @@ func TestLookup(t *testing.T) {
 
 // SESSION_MAX_AGE: a session older than IndexTTL is dead however active,
 // and Create prunes such sessions from the index.
-func TestSessionMaxAge(t *testing.T) {
-	e := newEnv(t)
+func TestSessionMaxAge(t *testing.T) { onTargets(t, testSessionMaxAge) }
+
+func testSessionMaxAge(t *testing.T, e env) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -134,8 +137,9 @@ func TestSessionMaxAge(t *testing.T) {
 	}
 }
 
-func TestTouch(t *testing.T) {
-	e := newEnv(t)
+func TestTouch(t *testing.T) { onTargets(t, testTouch) }
+
+func testTouch(t *testing.T, e env) {
 	s := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{})
 	ctx := context.Background()
 	uid := uuid.New()
@@ -177,8 +181,9 @@ func TestTouch(t *testing.T) {
 // read its own DEL back stale from its cache for a few ms (TECH-NOTES §2).
 // The loop gives that window many chances. Another instance learns of it
 // through invalidation.
-func TestRevokeTakesEffectAtOnce(t *testing.T) {
-	e := newEnv(t)
+func TestRevokeTakesEffectAtOnce(t *testing.T) { onTargets(t, testRevokeTakesEffectAtOnce) }
+
+func testRevokeTakesEffectAtOnce(t *testing.T, e env) {
 	s := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{})
 	otherInstance := redisrepo.NewTokenStore(e.srv.Client(t), redisrepo.TokenOptions{})
 	ctx := context.Background()
@@ -218,8 +223,9 @@ func TestRevokeTakesEffectAtOnce(t *testing.T) {
 	}
 }
 
-func TestRevokeAll(t *testing.T) {
-	e := newEnv(t)
+func TestRevokeAll(t *testing.T) { onTargets(t, testRevokeAll) }
+
+func testRevokeAll(t *testing.T, e env) {
 	s := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{})
 	ctx := context.Background()
 	uid, bystander := uuid.New(), uuid.New()
@@ -256,8 +262,9 @@ func TestRevokeAll(t *testing.T) {
 	}
 }
 
-func TestList(t *testing.T) {
-	e := newEnv(t)
+func TestList(t *testing.T) { onTargets(t, testList) }
+
+func testList(t *testing.T, e env) {
 	s := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{})
 	ctx := context.Background()
 	uid := uuid.New()
@@ -291,8 +298,9 @@ func TestList(t *testing.T) {
 	}
 }
 
-func TestSessionData(t *testing.T) {
-	e := newEnv(t)
+func TestSessionData(t *testing.T) { onTargets(t, testSessionData) }
+
+func testSessionData(t *testing.T, e env) {
 	s := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{})
 	ctx := context.Background()
 	uid := uuid.New()
@@ -375,8 +383,9 @@ func TestSessionData(t *testing.T) {
 	wantNotFound(t, "PutData after Revoke", s.PutData(ctx, uid, "s1", "k", []byte("v")))
 }
 
-func TestSessionDataFull(t *testing.T) {
-	e := newEnv(t)
+func TestSessionDataFull(t *testing.T) { onTargets(t, testSessionDataFull) }
+
+func testSessionDataFull(t *testing.T, e env) {
 	s := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{})
 	ctx := context.Background()
 	uid := uuid.New()
@@ -400,8 +409,9 @@ func TestSessionDataFull(t *testing.T) {
 	}
 }
 
-func TestCreateRejects(t *testing.T) {
-	e := newEnv(t)
+func TestCreateRejects(t *testing.T) { onTargets(t, testCreateRejects) }
+
+func testCreateRejects(t *testing.T, e env) {
 	s := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{})
 	uid := uuid.New()
 	tests := []struct {

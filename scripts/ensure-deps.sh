@@ -9,7 +9,8 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 for extra in "$@"; do
   case "$extra" in
     chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
-    nginx) command -v nginx >/dev/null 2>&1 || need+=(nginx-light) ;;
+    nginx) command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light) ;;
+    wrk) command -v wrk >/dev/null 2>&1 || need+=(wrk) ;;
     *) echo "ensure-deps: unknown dependency $extra" >&2; exit 2 ;;
   esac
 done

@@ -33,6 +33,9 @@ var errorStatus = []struct {
 	{profile.ErrInvalidPage, http.StatusBadRequest, "invalid page: offset must be 0 or more and limit 1 to 100"},
 	{profile.ErrNotFound, http.StatusNotFound, "not found"},
 	{profile.ErrDataFull, http.StatusConflict, "session data is full: delete a key first"},
+	// Before ErrUnavailable, which the service adds to it: say which
+	// dependency misbehaved.
+	{profile.ErrBadBackendResponse, http.StatusServiceUnavailable, "the customer database sent an invalid response, try again later"},
 	{profile.ErrUnavailable, http.StatusServiceUnavailable, "temporarily unavailable, try again shortly"},
 	// A dependency that ran out of time, or a client that went away, is
 	// not a bug in this service.
@@ -121,9 +124,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 }
 
 // wantsJSON reports whether errors for r should be JSON: everything under
-// /api/, and clients that accept JSON but not HTML.
+// /api/ and /internal/, and clients that accept JSON but not HTML.
 func wantsJSON(r *http.Request) bool {
-	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
+	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/internal/") {
 		return true
 	}
 	json, html := false, false
@@ -184,7 +187,7 @@ func (s *Server) renderErrorPage(c echo.Context, status int, message string) err
 	}
 	if err := c.Render(status, "error", page); err != nil {
 		// The page was rendered into a buffer, so nothing was sent yet.
-		s.log.Error("render error page", "request_id", requestID(c), "err", err)
+		s.log.ErrorContext(c.Request().Context(), "render error page", "request_id", requestID(c), "err", err)
 		return c.HTMLBlob(status, s.fallbackPage)
 	}
 	return nil

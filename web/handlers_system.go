@@ -21,7 +21,7 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 		defer cancel()
 		if err := s.cfg.Ready(ctx); err != nil {
-			s.log.Warn("not ready", "err", err)
+			s.log.WarnContext(ctx, "not ready", "err", err)
 			c.Response().Header().Set(echo.HeaderRetryAfter, "1")
 			return c.JSON(http.StatusServiceUnavailable, statusJSON{Status: "unavailable"})
 		}

@@ -36,12 +36,18 @@ func probeSkipper(c echo.Context) bool { return isProbe(c) }
 //     service does not answer.
 //   - POST /api/login: JSON only (415 otherwise, which a cross-site form
 //     cannot send) and there is no session yet to ride on.
+//   - POST /internal/profile-changed: a server-to-server call that proves
+//     itself with a shared secret header that a cross-site page cannot know.
 //   - probes and static files: no state changes, and no CSRF cookie needed.
 func csrfSkipper(c echo.Context) bool {
 	if hasBearer(c.Request()) {
 		return true
 	}
 	if c.Request().Method == http.MethodPost && c.Path() == routeAPILogin {
+		return true
+	}
+	// By the raw path, so that a disabled webhook (no route) is a plain 404.
+	if c.Request().URL.Path == routeProfileChanged {
 		return true
 	}
 	return isProbe(c)

@@ -167,16 +167,16 @@ func displayName(b profile.Basic) string {
 // formatAmount writes minor units as a decimal string: 14990 -> "149.90".
 // Every currency the backend uses has two decimals.
 func formatAmount(m profile.Money) string {
-	neg := m < 0
 	u := uint64(m)
-	if neg {
+	var buf [24]byte // "-" + 20 digits + "." + 2: one allocation, for the string
+	b := buf[:0]
+	if m < 0 {
 		u = -u // two's complement: also right for math.MinInt64
+		b = append(b, '-')
 	}
-	s := strconv.FormatUint(u/100, 10) + "." + fmt.Sprintf("%02d", u%100)
-	if neg {
-		return "-" + s
-	}
-	return s
+	b = strconv.AppendUint(b, u/100, 10)
+	b = append(b, '.', byte('0'+u%100/10), byte('0'+u%10))
+	return string(b)
 }
 
 // formatMoney is the human form: "149.90 EUR".

@@ -24,6 +24,7 @@ func (s *Server) Routes(e *echo.Echo) {
 		e.GET(routeMetrics, echo.WrapHandler(s.cfg.Metrics))
 	}
 	e.GET(routeStatic, s.handleStatic)
+	s.webhookRoutes(e) // POST /internal/profile-changed, when configured
 
 	// Pages.
 	e.GET("/", s.handleRoot)

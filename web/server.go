@@ -15,6 +15,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"time"
 
@@ -103,6 +104,14 @@ type Config struct {
 	IPExtractor echo.IPExtractor
 	// CSRFCookieSecure marks the CSRF cookie Secure (HTTPS only).
 	CSRFCookieSecure bool
+	// Changes and WebhookSecret enable POST /internal/profile-changed
+	// (webhook.go); with either unset the route does not exist. The secret
+	// is at least MinWebhookSecretLen bytes.
+	Changes       ProfileChanges
+	WebhookSecret string
+	// ObserveRequest, when set, sees every request: its route template
+	// (or "unmatched"), method, final status and duration.
+	ObserveRequest func(route, method string, status int, d time.Duration)
 }
 
 // Login rate limit defaults: a person mistyping a password never notices,
@@ -112,9 +121,9 @@ const (
 	DefaultLoginBurst = 20
 )
 
-// Request limits.
+// Request limits. The body limit is binary: echo reads "1M" as 10^6 bytes.
 const (
-	maxBodySize     = "1M"
+	maxBodySize     = "1MiB"
 	maxEmailLen     = 254 // RFC 5321 path limit
 	maxPasswordLen  = 1024
 	readyTimeout    = 2 * time.Second
@@ -152,6 +161,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("web: config: Data is required")
 	case cfg.Authenticate == nil:
 		return nil, errors.New("web: config: Authenticate is required")
+	case cfg.WebhookSecret != "" && len(cfg.WebhookSecret) < MinWebhookSecretLen:
+		return nil, errWebhookConfig
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -214,7 +225,9 @@ func (s *Server) Handler() *echo.Echo {
 	// Order matters: the request id first so every log line has it; the
 	// logger outside Recover so it sees the final status of a panic; the
 	// body limit before CSRF, which reads the form.
-	e.Use(middleware.RequestID())
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{RequestIDHandler: withRequestID}))
+	routes := map[string]bool{} // filled below, once the routes exist
+	e.Use(s.observeRequests(routes))
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		Skipper:       probeSkipper,
 		HandleError:   true,
@@ -229,7 +242,7 @@ func (s *Server) Handler() *echo.Echo {
 	}))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			s.log.Error("panic", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
+			s.log.ErrorContext(c.Request().Context(), "panic", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
 			return fmt.Errorf("panic: %w", err)
 		},
 	}))
@@ -262,6 +275,7 @@ func (s *Server) Handler() *echo.Echo {
 	}))
 
 	s.Routes(e)
+	maps.Copy(routes, routeSet(e))
 	return e
 }
 

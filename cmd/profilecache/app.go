@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/rueidis"
 
 	"github.com/profilecache/profilecache/auth"
+	"github.com/profilecache/profilecache/internal/metrics"
 	"github.com/profilecache/profilecache/profile"
 	"github.com/profilecache/profilecache/redisrepo"
 	"github.com/profilecache/profilecache/web"
@@ -48,6 +45,18 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		client, closeRedis = c, c.Close
 		logger.Info("redis connected", "mode", client.Mode(), "nodes", len(client.Nodes()))
 	}
+	// Every Redis call without an earlier deadline gets REDIS_TIMEOUT: an
+	// outage answers 503 in bounded time instead of hanging requests.
+	client = redisrepo.WithTimeout(client, cfg.RedisTimeout)
+	// One registry for every metric (internal/metrics); the Redis errors
+	// counted include the timeouts WithTimeout imposes.
+	m := metrics.New()
+	client = redisrepo.Instrument(client, redisrepo.Hooks{OnError: m.RedisError, OnCache: m.RedisCache})
+	backend, err := newBackend(cfg, m, logger)
+	if err != nil {
+		closeRedis()
+		return nil, err
+	}
 
 	secret := cfg.Secret
 	if secret == nil {
@@ -60,43 +69,15 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		previous = append(previous, cfg.PreviousSecret)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	backendLoads := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "profilecache_backend_loads_total",
-		Help: "Full profile loads from the backend (CRM), by result.",
-	}, []string{"result"})
-	backendLoadSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "profilecache_backend_load_duration_seconds",
-		Help:    "Duration of full profile loads from the backend.",
-		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
-	})
-	lockWaitSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "profilecache_reload_lock_wait_seconds",
-		Help:    "Time requests waited for a reload run by another request or instance.",
-		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
-	})
-	reg.MustRegister(backendLoads, backendLoadSeconds, lockWaitSeconds)
-	for _, r := range []string{"ok", "error"} {
-		backendLoads.WithLabelValues(r) // export zeros before the first load
-	}
-
 	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger})
 	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{IndexTTL: cfg.SessionMaxAge})
-	svc := profile.NewService(profile.NewMockBackend(cfg.BackendLatency), store, store, profile.Options{
+	svc := profile.NewService(backend, store, store, profile.Options{
 		BackendTimeout: cfg.BackendTimeout,
 		Logger:         logger,
-		OnBackendLoad: func(d time.Duration, err error) {
-			result := "ok"
-			if err != nil {
-				result = "error"
-			}
-			backendLoads.WithLabelValues(result).Inc()
-			backendLoadSeconds.Observe(d.Seconds())
-		},
-		OnLockWait: func(d time.Duration) { lockWaitSeconds.Observe(d.Seconds()) },
+		OnBackendLoad:  m.BackendLoad,
+		OnLockWait:     m.LockWait,
 	})
-	mgr, err := auth.New(auth.Config{
+	authCfg := auth.Config{
 		Tokens:          tokens,
 		Secret:          secret,
 		PreviousSecrets: previous,
@@ -104,22 +85,35 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		TokenTTL:        cfg.TokenTTL,
 		MaxAge:          cfg.SessionMaxAge,
 		Logger:          logger,
-	})
+		OnValidate:      m.TokenValidation,
+	}
+	mgr, err := auth.New(authCfg)
+	if err != nil {
+		closeRedis()
+		return nil, err
+	}
+	// Behind a trusted proxy, the session cookie is Secure whenever the
+	// client came in over HTTPS (proxy.go).
+	sessions, err := proxySessions(mgr, authCfg, cfg.TrustedProxies)
 	if err != nil {
 		closeRedis()
 		return nil, err
 	}
 	srv, err := web.New(web.Config{
 		Profiles:         svc,
-		Sessions:         mgr,
+		Sessions:         sessions,
 		Data:             tokens,
 		Authenticate:     mgr.Middleware(),
 		Ready:            func(ctx context.Context) error { return redisrepo.Ping(ctx, client) },
-		Metrics:          promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Metrics:          m.Handler(),
+		ObserveRequest:   m.ObserveRequest,
+		Changes:          svc,
+		WebhookSecret:    cfg.WebhookSecret,
 		Logger:           logger,
 		LoginRate:        cfg.LoginRate,
 		LoginBurst:       cfg.LoginBurst,
 		CSRFCookieSecure: cfg.CookieSecure,
+		IPExtractor:      ipExtractor(cfg.TrustedProxies),
 	})
 	if err != nil {
 		closeRedis()
@@ -127,7 +121,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	}
 	logger.Info("config",
 		"addr", cfg.Addr, "redis", redactURL(cfg.RedisURL), "session_secret", "[masked]",
-		"cookie_secure", cfg.CookieSecure, "backend_latency", cfg.BackendLatency.String(),
-		"token_ttl", cfg.TokenTTL.String(), "session_max_age", cfg.SessionMaxAge.String(), "profile_ttl", cfg.ProfileTTL.String())
+		"cookie_secure", cfg.CookieSecure, "trusted_proxies", fmt.Sprint(cfg.TrustedProxies), "backend_latency", cfg.BackendLatency.String(),
+		"token_ttl", cfg.TokenTTL.String(), "session_max_age", cfg.SessionMaxAge.String(), "profile_ttl", cfg.ProfileTTL.String(),
+		"backend", cfg.redactedBackend(), "backend_token", cfg.BackendToken != "", "webhook", cfg.WebhookSecret != "",
+		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String())
 	return &app{Handler: srv.Handler(), Profile: svc, close: closeRedis}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"strconv"
 	"time"
@@ -27,6 +28,11 @@ type Config struct {
 	LoginRate       float64
 	LoginBurst      int
 	ShutdownTimeout time.Duration
+	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto
+	// (TRUSTED_PROXIES); empty: those headers are ignored.
+	TrustedProxies []*net.IPNet
+	// The real backend, its webhook, pprof and the log level: config_ext.go.
+	extConfig
 }
 
 const minSecretLen = 32
@@ -93,6 +99,10 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		}
 		return nil
 	})
+	env("TRUSTED_PROXIES", func(v string) (err error) {
+		cfg.TrustedProxies, err = parseTrustedProxies(v)
+		return err
+	})
 	env("LOGIN_BURST", func(v string) (err error) {
 		cfg.LoginBurst, err = strconv.Atoi(v)
 		if err != nil || cfg.LoginBurst < 1 {
@@ -103,6 +113,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 
 	fs := flag.NewFlagSet("profilecache", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	cfg.extConfig.register(env, fs)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env ADDR)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis URL; empty starts an embedded in-memory Redis (env REDIS_URL)")
 	fs.DurationVar(&cfg.BackendLatency, "backend-latency", cfg.BackendLatency, "mock CRM latency (env BACKEND_LATENCY)")
@@ -148,6 +159,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	if cfg.SessionMaxAge < cfg.TokenTTL {
 		errs = append(errs, fmt.Errorf("SESSION_MAX_AGE (%s) must not be shorter than TOKEN_TTL (%s)", cfg.SessionMaxAge, cfg.TokenTTL))
 	}
+	errs = append(errs, cfg.extConfig.check()...)
 	return cfg, errors.Join(errs...)
 }
 

@@ -16,12 +16,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/profilecache/profilecache/internal/logctx"
 	"github.com/profilecache/profilecache/profile"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) == 2 && os.Args[1] == healthcheckFlag {
+		os.Exit(healthcheck(ctx, os.Getenv, os.Stderr))
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		// One line, no stack trace: bad configuration is the usual cause.
 		fmt.Fprintln(os.Stderr, "profilecache:", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -34,12 +38,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	logger := newLogger(stderr)
+	logger := newLogger(stderr, cfg.LogLevel)
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	_, stopPprof, err := startPprof(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -53,6 +62,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	logger.Info("listening", "url", "http://"+ln.Addr().String())
 	for _, d := range profile.DemoAccounts {
+		if cfg.BackendURL != "" {
+			break // the demo accounts live in the mock CRM only
+		}
 		logger.Info("demo account", "email", d.Email, "password", d.Password,
 			"orders", d.Orders, "invoices", d.Invoices, "inquiries", d.Inquiries)
 	}
@@ -76,12 +88,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return nil
 }
 
-// newLogger logs JSON for machines and text for people at a terminal.
-func newLogger(w io.Writer) *slog.Logger {
+// newLogger logs JSON for machines and text for people at a terminal, at
+// level and above; lines logged with a request's context carry its
+// request_id (internal/logctx).
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(slog.NewTextHandler(w, nil))
+			return slog.New(logctx.NewHandler(slog.NewTextHandler(w, opts)))
 		}
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(logctx.NewHandler(slog.NewJSONHandler(w, opts)))
 }

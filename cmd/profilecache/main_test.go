@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,34 +23,76 @@ import (
 	"github.com/profilecache/profilecache/profile"
 )
 
-// e2e is the whole service, as main wires it, on a real redis-server.
+// e2e is the whole service, as main wires it, on a real Redis.
 type e2e struct {
 	t     *testing.T
 	url   string
+	app   *app
 	redis rueidis.Client // an uncached client that reads what Redis holds
+	log   *syncBuffer    // everything the app logged, as JSON lines
 }
 
+// startE2E runs the service on a fresh single redis-server.
 func startE2E(t *testing.T) *e2e {
 	t.Helper()
-	srv := redistest.Start(t)
-	cfg, err := loadConfig(nil, func(k string) string {
-		return map[string]string{
-			"REDIS_URL":      "redis://" + srv.Addr,
-			"SESSION_SECRET": strings.Repeat("e2e-secret-", 4),
-			"LOGIN_BURST":    "100",
-		}[k]
-	})
+	return startE2EOn(t, redistest.Start(t), nil)
+}
+
+// e2eSecret is the e2e services' SESSION_SECRET.
+var e2eSecret = strings.Repeat("e2e-secret-", 4)
+
+// e2eEnv is the environment startE2EOn configures the service with.
+func e2eEnv(target redistest.Target) map[string]string {
+	return map[string]string{
+		"REDIS_URL":      target.URL(),
+		"SESSION_SECRET": e2eSecret,
+		"LOGIN_BURST":    "100",
+	}
+}
+
+// startE2EOn runs the service on target, with env overriding e2eEnv's
+// variables (an empty value unsets one). It fails t unless the service's
+// Redis client runs in the target's mode: on a cluster, rueidis then
+// refuses every cross-slot command, so a green run proves there is none.
+func startE2EOn(t *testing.T, target redistest.Target, env map[string]string) *e2e {
+	t.Helper()
+	vars := e2eEnv(target)
+	maps.Copy(vars, env)
+	cfg, err := loadConfig(nil, func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	logs := &syncBuffer{}
+	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Close)
+	if want := `"mode":"` + string(target.Mode()) + `"`; !strings.Contains(logs.String(), want) {
+		t.Fatalf("the service's Redis client is not in %s mode; its log:\n%s", target.Mode(), logs)
+	}
 	hs := httptest.NewServer(a.Handler)
 	t.Cleanup(hs.Close)
-	return &e2e{t: t, url: hs.URL, redis: srv.Client(t, func(o *rueidis.ClientOption) { o.DisableCache = true })}
+	return &e2e{t: t, url: hs.URL, app: a, log: logs,
+		redis: target.Client(t, func(o *rueidis.ClientOption) { o.DisableCache = true })}
+}
+
+// syncBuffer is a bytes.Buffer that the app's goroutines can log into.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // browser is a client with a cookie jar that does not follow redirects, so
@@ -101,8 +146,10 @@ func wantStatus(t *testing.T, resp *http.Response, want int) {
 	}
 }
 
-func TestE2EBrowserFlow(t *testing.T) {
-	e := startE2E(t)
+func TestE2EBrowserFlow(t *testing.T) { redistest.Targets(t, testE2EBrowserFlow) }
+
+func testE2EBrowserFlow(t *testing.T, target redistest.Target) {
+	e := startE2EOn(t, target, nil)
 	c := e.browser()
 
 	resp, _ := e.do(c, "GET", "/profile", nil)
@@ -170,10 +217,7 @@ func TestE2EBrowserFlow(t *testing.T) {
 	// What Redis holds: typed structures under one hash tag, with TTLs.
 	uid := profile.DemoUserID("alice@example.com").String()
 	ctx := context.Background()
-	keys, err := e.redis.Do(ctx, e.redis.B().Keys().Pattern("*").Build()).AsStrSlice()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := redistest.Keys(t, e.redis, "*")
 	types := map[string]int{}
 	for _, k := range keys {
 		if !strings.Contains(k, "{u:") {
@@ -213,8 +257,10 @@ func TestE2EBrowserFlow(t *testing.T) {
 	}
 }
 
-func TestE2EAPIClient(t *testing.T) {
-	e := startE2E(t)
+func TestE2EAPIClient(t *testing.T) { redistest.Targets(t, testE2EAPIClient) }
+
+func testE2EAPIClient(t *testing.T, target redistest.Target) {
+	e := startE2EOn(t, target, nil)
 	c := &http.Client{}
 	apiLogin := func() string {
 		resp, body := e.do(c, "POST", "/api/login", strings.NewReader(`{"email":"carol@example.com","password":"carol-secret"}`), "Content-Type", "application/json")
@@ -258,6 +304,15 @@ func TestE2EAPIClient(t *testing.T) {
 		t.Fatalf("sessions %s: %v", body, err)
 	}
 
+	// A reload from the backend, through the Lua/MULTI paths of a save.
+	resp, _ = e.do(c, "POST", "/api/me/refresh", nil, bearer(tok1)...)
+	wantStatus(t, resp, http.StatusNoContent)
+	resp, body = e.do(c, "GET", "/api/me/orders?offset=9990&limit=20", nil, bearer(tok2)...)
+	wantStatus(t, resp, http.StatusOK)
+	if !strings.Contains(body, `"total":10000`) || strings.Count(body, `"number"`) != 10 {
+		t.Fatalf("carol's last orders after a refresh: %s", body)
+	}
+
 	// Bearer calls need no CSRF token. Logging out one session leaves the other.
 	resp, _ = e.do(c, "POST", "/api/logout", nil, bearer(tok1)...)
 	wantStatus(t, resp, http.StatusNoContent)
@@ -276,8 +331,8 @@ func TestE2EAPIClient(t *testing.T) {
 
 	resp, body = e.do(c, "GET", "/metrics", nil)
 	wantStatus(t, resp, http.StatusOK)
-	if !regexp.MustCompile(`(?m)^profilecache_backend_loads_total\{result="ok"\} 2$`).MatchString(body) {
-		t.Errorf("metrics lack two ok backend loads:\n%s", grepLines(body, "backend"))
+	if !regexp.MustCompile(`(?m)^profilecache_backend_loads_total\{result="ok"\} 3$`).MatchString(body) {
+		t.Errorf("metrics lack three ok backend loads (two logins, one refresh):\n%s", grepLines(body, "backend"))
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
 		resp, _ = e.do(c, "GET", p, nil)

@@ -1,24 +1,17 @@
 package redistest
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
-	"sync"
 	"testing"
-	"time"
-)
 
-// readyTimeout bounds the wait for a fresh redis-server to answer PING.
-const readyTimeout = 10 * time.Second
+	"github.com/profilecache/profilecache/internal/redisproc"
+)
 
 // maxLogDump keeps a failed test's output readable.
 const maxLogDump = 64 << 10
+
+// readyTimeout bounds waits for a server to become ready.
+const readyTimeout = redisproc.ReadyTimeout
 
 // Server is one Redis for tests: a redis-server process owned by the test,
 // or the external server named by REDIS_TEST_URL.
@@ -26,51 +19,52 @@ type Server struct {
 	// Addr is host:port, for clients and for messages.
 	Addr string
 
-	tb  testing.TB
-	url string // set for an external server
-
-	bin     string
-	port    int
-	dir     string
-	logPath string
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has been waited for
+	tb   testing.TB
+	url  string          // set for an external server
+	proc *redisproc.Proc // nil for an external server
 }
 
 func startLocal(tb testing.TB) *Server {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
+	s, err := launch(tb, tb.TempDir(), nil)
 	if err != nil {
-		if testing.Short() {
-			tb.Skip("redistest: redis-server not found; skipped in -short mode")
-		}
-		tb.Fatalf("redistest: redis-server not found: run `make test`, which installs it (or set %s)", EnvURL)
+		tb.Fatalf("redistest: start redis-server: %v", err)
 	}
-	dir := tb.TempDir()
-	s := &Server{tb: tb, bin: bin, dir: dir, logPath: filepath.Join(dir, "redis.log")}
-	// Another process can take the free port before redis binds it: retry.
-	for attempt := 1; ; attempt++ {
-		if s.port, err = freePort(); err == nil {
-			s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-			err = s.start()
-		}
-		if err == nil {
-			break
-		}
-		if attempt == 3 {
-			s.dumpLog()
-			tb.Fatalf("redistest: start redis-server: %v", err)
-		}
-	}
+	s.tb = tb
 	tb.Cleanup(func() {
 		s.stop()
 		if tb.Failed() {
-			s.dumpLog()
+			s.dumpLog(tb)
 		}
 	})
 	return s
+}
+
+// launch starts a redis-server with its files in dir (see redisproc.Start),
+// dumping its log into tb if that fails.
+func launch(tb testing.TB, dir string, extra func(port int) ([]string, error)) (*Server, error) {
+	tb.Helper()
+	p, err := redisproc.Start(redisproc.Options{Bin: lookPath(tb, "redis-server"), Dir: dir, Extra: extra})
+	if err != nil {
+		if p != nil {
+			(&Server{Addr: p.Addr, proc: p}).dumpLog(tb)
+		}
+		return nil, err
+	}
+	return &Server{Addr: p.Addr, tb: tb, proc: p}, nil
+}
+
+// lookPath finds a program the tests need, or fails tb saying how to get it.
+func lookPath(tb testing.TB, name string) string {
+	tb.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if testing.Short() {
+			tb.Skipf("redistest: %s not found; skipped in -short mode", name)
+		}
+		tb.Fatalf("redistest: %s not found: run `make test`, which installs it (or set %s)", name, EnvURL)
+	}
+	return bin
 }
 
 // Stop kills the server, as a crash or an outage would. Calling it twice is
@@ -90,118 +84,34 @@ func (s *Server) Restart(tb testing.TB) {
 	if s.url != "" {
 		tb.Skipf("redistest: cannot restart the external server of %s", EnvURL)
 	}
-	s.stop()
-	if err := s.start(); err != nil {
-		s.dumpLog()
-		tb.Fatalf("redistest: restart redis-server on %s: %v", s.Addr, err)
+	if err := s.proc.Restart(); err != nil {
+		s.dumpLog(tb)
+		tb.Fatalf("redistest: %v", err)
 	}
-}
-
-func (s *Server) start() error {
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(s.bin,
-		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--daemonize", "no",
-		"--dir", s.dir,
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return err
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait() // killed on purpose or crashed: the log tells which
-		logf.Close()
-		close(exited)
-	}()
-	if err := waitReady(s.Addr, exited); err != nil {
-		_ = cmd.Process.Kill()
-		<-exited
-		return err
-	}
-	s.mu.Lock()
-	s.cmd, s.exited = cmd, exited
-	s.mu.Unlock()
-	return nil
 }
 
 func (s *Server) stop() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd, s.exited = nil, nil
-	s.mu.Unlock()
-	if cmd == nil {
+	if s.proc != nil {
+		s.proc.Stop()
+	}
+}
+
+func (s *Server) dumpLog(tb testing.TB) { s.dumpLogTail(tb, maxLogDump) }
+
+func (s *Server) dumpLogTail(tb testing.TB, max int) {
+	if s.proc == nil {
 		return
 	}
-	_ = cmd.Process.Kill()
-	<-exited
-}
-
-func (s *Server) dumpLog() {
-	b, err := os.ReadFile(s.logPath)
+	b, err := s.proc.LogTail(max)
 	if err != nil {
-		s.tb.Logf("redistest: read redis-server log: %v", err)
+		tb.Logf("redistest: read redis-server log: %v", err)
 		return
 	}
-	if len(b) > maxLogDump {
-		b = b[len(b)-maxLogDump:]
-	}
-	s.tb.Logf("redis-server log (%s):\n%s", s.Addr, b)
+	tb.Logf("redis-server log (%s):\n%s", s.Addr, b)
 }
 
-// waitReady polls with a raw PING: no client library retries to hide why
-// the server is not there.
-func waitReady(addr string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(readyTimeout)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return errors.New("redis-server exited during start (see its log)")
-		default:
-		}
-		if last = ping(addr); last == nil {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("no PONG from %s within %v: %w", addr, readyTimeout, last)
-}
+// command sends one raw command (see redisproc.Command).
+func command(addr string, args ...string) (string, error) { return redisproc.Command(addr, args...) }
 
-func ping(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(time.Second)); err != nil {
-		return err
-	}
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "+PONG\r\n" {
-		return fmt.Errorf("PING answered %q", line)
-	}
-	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort returns a free loopback port.
+func freePort() (int, error) { return redisproc.FreePort() }

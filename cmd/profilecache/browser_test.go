@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/profilecache/profilecache/internal/browsertest"
+)
+
+// stepTimeout bounds one browser step (a navigation, a wait for a
+// selector). Generous: the machines are small and busy, and no assertion
+// depends on speed.
+const stepTimeout = 60 * time.Second
+
+// The widths the pages must work at: a small phone and a laptop.
+const (
+	phoneWidth  = 375
+	laptopWidth = 1280
+	viewHeight  = 900
+)
+
+// tab drives one Chromium tab with a timeout per step and t.Fatal on error.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+	dir string // where screenshots go
+}
+
+func (b *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v (page: %s)", what, err, b.location())
+	}
+}
+
+func runStep[T any](b *tab, what string, action chromedp.Action[T]) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, action)
+	if err != nil {
+		b.t.Fatalf("%s: %v (page: %s)", what, err, b.location())
+	}
+	return v
+}
+
+// navigate runs actions that load a new document (a link, a form) and waits
+// for it, returning its HTTP response.
+func (b *tab) navigate(what string, actions ...chromedp.Action[chromedp.Void]) *network.Response {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, actions...)
+	if err != nil {
+		b.t.Fatalf("%s: %v (page: %s)", what, err, b.location())
+	}
+	return resp
+}
+
+func (b *tab) location() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	return loc
+}
+
+func (b *tab) path() string {
+	b.t.Helper()
+	u, err := url.Parse(runStep(b, "read the location", chromedp.Location()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return u.Path
+}
+
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	return runStep(b, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// checkLayout screenshots the current page at each width, and fails if the
+// document is wider than a phone screen at the phone width (a horizontal
+// scrollbar), naming the elements that stick out.
+func (b *tab) checkLayout(name string) {
+	b.t.Helper()
+	for _, w := range []int64{phoneWidth, laptopWidth} {
+		b.do(fmt.Sprintf("set a %d px viewport", w), chromedp.EmulateViewport(w, viewHeight))
+		if w == phoneWidth {
+			scroll := runStep(b, "measure the page", chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+			if scroll > phoneWidth {
+				wide := runStep(b, "find wide elements", chromedp.Evaluate[[]string](fmt.Sprintf(`
+					Array.from(document.querySelectorAll('body *'))
+					  .filter(e => e.getBoundingClientRect().right > %d)
+					  .slice(0, 10)
+					  .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + String(e.className).split(' ').join('.') : ''))`, phoneWidth)))
+				b.t.Errorf("%s at %d px: document is %d px wide (horizontal scrolling); too wide: %v", name, phoneWidth, scroll, wide)
+			}
+		}
+		png := runStep(b, "take a screenshot", chromedp.FullScreenshot(100))
+		file := filepath.Join(b.dir, fmt.Sprintf("%s-%d.png", name, w))
+		if err := os.WriteFile(file, png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+		b.t.Logf("screenshot: %s", file)
+	}
+	b.do("reset the viewport", chromedp.EmulateViewport(laptopWidth, viewHeight))
+}
+
+// checkNoScript: the pages work without JavaScript (and the CSP forbids it).
+func (b *tab) checkNoScript(name string) {
+	b.t.Helper()
+	if n := runStep(b, "count scripts", chromedp.Evaluate[int](`document.scripts.length`)); n != 0 {
+		b.t.Errorf("%s has %d <script> elements, want none", name, n)
+	}
+}
+
+// TestBrowserLoginProfileSessionsLogout drives the whole flow in headless
+// Chromium against the real service on a real redis-server. Screenshots go
+// to t.ArtifactDir(): keep them with
+//
+//	go test -run TestBrowser -artifacts -outputdir /tmp/shots ./cmd/profilecache
+func TestBrowserLoginProfileSessionsLogout(t *testing.T) {
+	e := startE2E(t)
+	b := &tab{t: t, ctx: browsertest.New(t), dir: t.ArtifactDir()}
+	b.do("set the viewport", chromedp.EmulateViewport(laptopWidth, viewHeight))
+
+	// Anonymous: the profile sends us to the login page.
+	resp := b.navigate("open /profile", chromedp.Navigate(e.url+"/profile"))
+	if got := b.path(); resp.Status != 200 || got != "/login" {
+		t.Fatalf("anonymous /profile ended on %s with %d, want the login page", got, resp.Status)
+	}
+	b.do("wait for the login form", chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	unlabelled := runStep(b, "check labels", chromedp.Evaluate[[]string](`
+		Array.from(document.querySelectorAll('form input:not([type=hidden]), form select, form textarea'))
+		  .filter(i => !i.labels || i.labels.length === 0 || !i.labels[0].textContent.trim())
+		  .map(i => i.name || i.id)`))
+	if len(unlabelled) > 0 {
+		t.Errorf("login form fields without a label: %v", unlabelled)
+	}
+	b.checkNoScript("login page")
+	b.checkLayout("login")
+
+	// Keyboard focus is visible: Tab to the first control and look at it.
+	b.do("press Tab", chromedp.KeyEvent(kb.Tab))
+	focus := runStep(b, "inspect the focused element", chromedp.Evaluate[string](`(() => {
+		const a = document.activeElement;
+		if (!a || a === document.body) return 'nothing focused';
+		const s = getComputedStyle(a);
+		if (!a.matches(':focus-visible')) return 'focus not visible on ' + a.tagName;
+		if (s.outlineStyle === 'none' || parseFloat(s.outlineWidth) < 2) return 'no outline on ' + a.tagName;
+		return 'ok';
+	})()`))
+	if focus != "ok" {
+		t.Errorf("keyboard focus: %s", focus)
+	}
+
+	// Log in through the form, as a person would: type, then click.
+	b.do("fill the form",
+		chromedp.SendKeys(chromedp.CSS("#email"), "alice@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "alice-secret"),
+	)
+	resp = b.navigate("submit the login form", chromedp.Click(chromedp.CSS("#login-submit")))
+	if got := b.path(); resp.Status != 200 || got != "/profile" {
+		t.Fatalf("after login: %s with %d, want /profile with 200", got, resp.Status)
+	}
+	b.do("wait for the profile", chromedp.WaitVisible(chromedp.CSS("#orders")))
+	if got, want := strings.TrimSpace(b.text("#user-name")), "Alice Zoë Ångström"; got != want {
+		t.Errorf("#user-name = %q, want %q", got, want)
+	}
+	orders := b.text("#orders")
+	if !strings.Contains(orders, "ORD-1-000025") || strings.Contains(orders, "ORD-1-000005") {
+		t.Errorf("orders on page 1:\n%s\nwant ORD-1-000025 and not ORD-1-000005", orders)
+	}
+	b.checkNoScript("profile page")
+	b.checkLayout("profile")
+
+	// The next page of orders.
+	resp = b.navigate("click Next", chromedp.Click(chromedp.CSS("#orders-next")))
+	if resp.Status != 200 {
+		t.Fatalf("orders page 2: status %d", resp.Status)
+	}
+	b.do("wait for page 2", chromedp.WaitVisible(chromedp.CSS("#orders-prev")))
+	if got := b.text("#orders-page"); !strings.Contains(got, "Page 2") {
+		t.Errorf("pager says %q, want page 2", got)
+	}
+	orders = b.text("#orders")
+	if !strings.Contains(orders, "ORD-1-000005") || strings.Contains(orders, "ORD-1-000006") {
+		t.Errorf("orders on page 2:\n%s\nwant ORD-1-000005 and not ORD-1-000006", orders)
+	}
+
+	// The session list shows this browser.
+	resp = b.navigate("open the session list", chromedp.Click(chromedp.CSS("#sessions-link")))
+	if got := b.path(); resp.Status != 200 || got != "/sessions" {
+		t.Fatalf("session list: %s with %d", got, resp.Status)
+	}
+	b.do("wait for the sessions", chromedp.WaitVisible(chromedp.CSS("#sessions")))
+	if got := b.text("#this-device"); !strings.Contains(got, "This device") {
+		t.Errorf("#this-device = %q", got)
+	}
+	if got := b.text("#sessions"); !strings.Contains(got, "HeadlessChrome") && !strings.Contains(got, "Chrom") {
+		t.Errorf("the session list does not name this browser:\n%s", got)
+	}
+	b.checkNoScript("sessions page")
+	b.checkLayout("sessions")
+
+	// Log out: back on the login page, and the profile is closed again.
+	resp = b.navigate("log out", chromedp.Click(chromedp.CSS("#logout")))
+	if got := b.path(); resp.Status != 200 || got != "/login" {
+		t.Fatalf("after logout: %s with %d, want /login", got, resp.Status)
+	}
+	b.do("wait for the login form", chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	b.navigate("open /profile again", chromedp.Navigate(e.url+"/profile"))
+	if got := b.path(); got != "/login" {
+		t.Errorf("/profile after logout ended on %s, want /login", got)
+	}
+}

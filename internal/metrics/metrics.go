@@ -1,0 +1,176 @@
+// Package metrics holds profilecache's Prometheus metrics in one registry.
+// The packages that observe something take plain hook functions (web's
+// request observer, profile.Options, auth.Config.OnValidate, redisrepo's
+// Instrument hooks, crm.Config); cmd connects those hooks to the methods
+// here, so that no domain or adapter package imports Prometheus.
+//
+// Every label has a bounded set of values: route templates (never raw
+// paths), methods, status codes, fixed outcome names.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "profilecache"
+
+// Token validation outcomes, as auth reports them. Listed here so that each
+// is exported as 0 before it first happens.
+var tokenOutcomes = []string{"ok", "missing", "expired", "revoked", "forged", "invalid", "error"}
+
+// Redis error kinds, as redisrepo reports them.
+var redisErrorKinds = []string{"timeout", "network", "server"}
+
+// Metrics is the registry and every metric profilecache exports. It is safe
+// for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	httpRequests       *prometheus.HistogramVec
+	backendLoads       *prometheus.CounterVec
+	backendLoadSeconds prometheus.Histogram
+	lockWaitSeconds    prometheus.Histogram
+	tokenValidations   *prometheus.CounterVec
+	redisErrors        *prometheus.CounterVec
+	redisCache         *prometheus.CounterVec
+	backendRequests    *prometheus.HistogramVec
+	backendRetries     *prometheus.CounterVec
+}
+
+// latencyBuckets span 0.5 ms to about 16 s.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0005, 2, 16)
+
+// New registers every metric, plus the Go runtime and process collectors,
+// in a fresh registry.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		httpRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "http_request_duration_seconds",
+			Help:      "HTTP requests by route template (unmatched for no route), method and status code.",
+			Buckets:   latencyBuckets,
+		}, []string{"route", "method", "code"}),
+		backendLoads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "backend_loads_total",
+			Help:      "Full profile loads from the backend (CRM), by result.",
+		}, []string{"result"}),
+		backendLoadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "backend_load_duration_seconds",
+			Help:      "Duration of full profile loads from the backend, saving included.",
+			Buckets:   prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		lockWaitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "reload_lock_wait_seconds",
+			Help:      "Time requests waited for a reload run by another request or instance.",
+			Buckets:   prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		tokenValidations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "token_validations_total",
+			Help:      "Session credential checks by outcome: ok, missing (anonymous), expired (JWT or session past its maximum age), revoked (session gone: logout, revoke or idle expiry), forged (bad signature or unknown key), invalid (malformed), error (session store down).",
+		}, []string{"outcome"}),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "redis_errors_total",
+			Help:      "Failed Redis commands by kind: timeout, network, server (an error reply). Nil replies are not errors.",
+		}, []string{"kind"}),
+		redisCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "redis_client_cache_total",
+			Help:      "Reads through the client-side cache by result: hit (served locally) or miss (sent to Redis).",
+		}, []string{"result"}),
+		backendRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "backend_http_request_duration_seconds",
+			Help:      "Attempts of HTTP requests to the CRM by endpoint and outcome (status code, timeout or error).",
+			Buckets:   latencyBuckets,
+		}, []string{"endpoint", "outcome"}),
+		backendRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "backend_http_retries_total",
+			Help:      "Retries of HTTP requests to the CRM by endpoint.",
+		}, []string{"endpoint"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.httpRequests, m.backendLoads, m.backendLoadSeconds, m.lockWaitSeconds, m.tokenValidations,
+		m.redisErrors, m.redisCache, m.backendRequests, m.backendRetries,
+	)
+	// Export zeros before the first event, so that rate() and alerts work
+	// from the start.
+	for _, r := range []string{"ok", "error"} {
+		m.backendLoads.WithLabelValues(r)
+	}
+	for _, o := range tokenOutcomes {
+		m.tokenValidations.WithLabelValues(o)
+	}
+	for _, k := range redisErrorKinds {
+		m.redisErrors.WithLabelValues(k)
+	}
+	for _, r := range []string{"hit", "miss"} {
+		m.redisCache.WithLabelValues(r)
+	}
+	return m
+}
+
+// Registry is the registry, for tests and for adding collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// ObserveRequest records one HTTP request. route must be a route template
+// or "unmatched", never a raw path.
+func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// BackendLoad records one full profile load (profile.Options.OnBackendLoad).
+func (m *Metrics) BackendLoad(d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.backendLoads.WithLabelValues(result).Inc()
+	m.backendLoadSeconds.Observe(d.Seconds())
+}
+
+// LockWait records one wait for another owner's reload
+// (profile.Options.OnLockWait).
+func (m *Metrics) LockWait(d time.Duration) { m.lockWaitSeconds.Observe(d.Seconds()) }
+
+// TokenValidation records one session token check (auth.Config.OnValidate).
+func (m *Metrics) TokenValidation(outcome string) { m.tokenValidations.WithLabelValues(outcome).Inc() }
+
+// RedisError records one failed Redis command.
+func (m *Metrics) RedisError(kind string) { m.redisErrors.WithLabelValues(kind).Inc() }
+
+// RedisCache records one read through the client-side cache.
+func (m *Metrics) RedisCache(hit bool) {
+	if hit {
+		m.redisCache.WithLabelValues("hit").Inc()
+		return
+	}
+	m.redisCache.WithLabelValues("miss").Inc()
+}
+
+// BackendRequest records one attempt of a CRM request (crm.Config.OnRequest).
+func (m *Metrics) BackendRequest(endpoint, outcome string, d time.Duration) {
+	m.backendRequests.WithLabelValues(endpoint, outcome).Observe(d.Seconds())
+}
+
+// BackendRetry records one retry of a CRM request (crm.Config.OnRetry).
+func (m *Metrics) BackendRetry(endpoint string) { m.backendRetries.WithLabelValues(endpoint).Inc() }

@@ -1,0 +1,126 @@
+package redisrepo
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Kinds of Redis errors, as Hooks.OnError reports them.
+const (
+	ErrorTimeout = "timeout" // no reply in time (REDIS_TIMEOUT, or the caller's deadline)
+	ErrorNetwork = "network" // connection refused, reset, closed
+	ErrorServer  = "server"  // an error reply: OOM, READONLY, WRONGTYPE, EXECABORT, ...
+)
+
+// Hooks observe a client's traffic. Nil hooks are skipped.
+type Hooks struct {
+	// OnError sees every failed command with its kind. Nil replies, a
+	// script missing from the script cache (rueidis then sends the script
+	// itself) and callers that cancelled are not Redis errors.
+	OnError func(kind string)
+	// OnCache sees every read through the client-side cache (DoCache and
+	// each command of DoMultiCache): hit means it was served locally.
+	OnCache func(hit bool)
+}
+
+// Instrument returns client reporting to h. Wrap the timeout client
+// (WithTimeout) with it, not the other way round, so that the timeouts it
+// imposes are counted:
+//
+//	client = Instrument(WithTimeout(client, d), hooks)
+//
+// Errors inside a MULTI/EXEC reply array are not seen: only the EXEC reply
+// itself (EXECABORT, a dropped connection) is.
+func Instrument(client rueidis.Client, h Hooks) rueidis.Client {
+	if h.OnError == nil && h.OnCache == nil {
+		return client
+	}
+	return &instrumented{Client: client, h: h}
+}
+
+type instrumented struct {
+	rueidis.Client
+	h Hooks
+}
+
+func (c *instrumented) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	r := c.Client.Do(ctx, cmd)
+	c.observe(r.Error())
+	return r
+}
+
+func (c *instrumented) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	rs := c.Client.DoMulti(ctx, cmds...)
+	for _, r := range rs {
+		c.observe(r.Error())
+	}
+	return rs
+}
+
+func (c *instrumented) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
+	r := c.Client.DoCache(ctx, cmd, ttl)
+	c.observeCached(r)
+	return r
+}
+
+func (c *instrumented) DoMultiCache(ctx context.Context, cmds ...rueidis.CacheableTTL) []rueidis.RedisResult {
+	rs := c.Client.DoMultiCache(ctx, cmds...)
+	for _, r := range rs {
+		c.observeCached(r)
+	}
+	return rs
+}
+
+// Nodes wraps each node's client too: scripts are loaded per node.
+func (c *instrumented) Nodes() map[string]rueidis.Client {
+	nodes := c.Client.Nodes()
+	out := make(map[string]rueidis.Client, len(nodes))
+	for addr, n := range nodes {
+		out[addr] = &instrumented{Client: n, h: c.h}
+	}
+	return out
+}
+
+func (c *instrumented) observeCached(r rueidis.RedisResult) {
+	err := r.Error()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		c.observe(err)
+		return
+	}
+	if c.h.OnCache != nil {
+		c.h.OnCache(r.IsCacheHit())
+	}
+}
+
+func (c *instrumented) observe(err error) {
+	if c.h.OnError == nil {
+		return
+	}
+	if kind := errorKind(err); kind != "" {
+		c.h.OnError(kind)
+	}
+}
+
+// errorKind classifies err; "" means it is not a Redis failure.
+func errorKind(err error) string {
+	if err == nil || rueidis.IsRedisNil(err) || errors.Is(err, context.Canceled) {
+		return ""
+	}
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		if re.IsNoScript() {
+			return ""
+		}
+		return ErrorServer
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout()) {
+		return ErrorTimeout
+	}
+	return ErrorNetwork
+}
