@@ -1,5 +1,8 @@
 // Package redistest gives tests a real Redis: a redis-server process of
-// their own on a free loopback port, or the server named by REDIS_TEST_URL.
+// their own on a free loopback port, or the server named by REDIS_TEST_URL;
+// and a real 3-master Redis Cluster on loopback (StartCluster, or the one
+// SharedCluster starts per test binary). Targets runs one test against
+// both, so that a storage suite is one suite with two targets.
 //
 // Storage code is proven against a real server, never an in-memory fake:
 // client-side caching, invalidation and Lua semantics are what is under test.
