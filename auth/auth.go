@@ -66,6 +66,10 @@ type Config struct {
 	CookieName string
 	// CookieSecure marks the cookie Secure (HTTPS only).
 	CookieSecure bool
+	// SecureRequest, when set, marks the cookie Secure for the requests it
+	// approves even without CookieSecure: behind a TLS-terminating trusted
+	// proxy, HTTPS clients get a Secure cookie while plain-HTTP runs work.
+	SecureRequest func(*http.Request) bool
 	// TokenTTL is the idle timeout; every request slides it. Default
 	// DefaultTokenTTL.
 	TokenTTL time.Duration
@@ -117,6 +121,7 @@ type Manager struct {
 	verified   verifiedCache // JWTs that passed parser, see verified.go
 	cookieName string
 	secure     bool
+	secureReq  func(*http.Request) bool
 	ttl        time.Duration
 	maxAge     time.Duration
 	touchEvery time.Duration
@@ -164,6 +169,7 @@ func New(cfg Config) (*Manager, error) {
 		tokens:     cfg.Tokens,
 		cookieName: cfg.CookieName,
 		secure:     cfg.CookieSecure,
+		secureReq:  cfg.SecureRequest,
 		ttl:        cfg.TokenTTL,
 		maxAge:     cfg.MaxAge,
 		touchEvery: touchInterval(cfg.TokenTTL),

@@ -249,18 +249,25 @@ func TestCookies(t *testing.T) {
 	tests := []struct {
 		name       string
 		secure     bool
+		httpsProxy bool // SecureRequest approves the request
 		clear      bool
 		wantValue  string
 		wantMaxAge int
+		wantSecure bool
 	}{
 		{name: "set", wantValue: "jwt-value"},
-		{name: "set secure", secure: true, wantValue: "jwt-value"},
+		{name: "set secure", secure: true, wantValue: "jwt-value", wantSecure: true},
 		{name: "clear", clear: true, wantMaxAge: -1},
-		{name: "clear secure", secure: true, clear: true, wantMaxAge: -1},
+		{name: "clear secure", secure: true, clear: true, wantMaxAge: -1, wantSecure: true},
+		{name: "set via https proxy", httpsProxy: true, wantValue: "jwt-value", wantSecure: true},
+		{name: "clear via https proxy", httpsProxy: true, clear: true, wantMaxAge: -1, wantSecure: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(c *auth.Config) { c.CookieSecure = tt.secure })
+			e := newEnv(t, func(c *auth.Config) {
+				c.CookieSecure = tt.secure
+				c.SecureRequest = func(*http.Request) bool { return tt.httpsProxy }
+			})
 			rec := httptest.NewRecorder()
 			c := echo.New().NewContext(httptest.NewRequest(http.MethodPost, "/login", nil), rec)
 			if tt.clear {
@@ -295,7 +302,7 @@ func TestCookies(t *testing.T) {
 			if got, want := ck.SameSite, http.SameSiteLaxMode; got != want {
 				t.Errorf("SameSite = %v, want %v", got, want)
 			}
-			if got, want := ck.Secure, tt.secure; got != want {
+			if got, want := ck.Secure, tt.wantSecure; got != want {
 				t.Errorf("Secure = %v, want %v", got, want)
 			}
 			if got, want := rec.Header().Values("Vary"), []string{"Cookie"}; !equalStrings(got, want) {

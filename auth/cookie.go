@@ -27,7 +27,7 @@ func (m *Manager) writeCookie(c echo.Context, ck *http.Cookie) {
 	ck.Path = "/"
 	ck.HttpOnly = true
 	ck.SameSite = http.SameSiteLaxMode
-	ck.Secure = m.secure
+	ck.Secure = m.secure || (m.secureReq != nil && m.secureReq(c.Request()))
 	h := c.Response().Header()
 	addHeaderValue(h, "Vary", "Cookie")
 	addHeaderValue(h, "Cache-Control", `no-cache="Set-Cookie"`)

@@ -77,31 +77,24 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		OnBackendLoad:  m.BackendLoad,
 		OnLockWait:     m.LockWait,
 	})
-	authCfg := auth.Config{
+	mgr, err := auth.New(auth.Config{
 		Tokens:          tokens,
 		Secret:          secret,
 		PreviousSecrets: previous,
 		CookieSecure:    cfg.CookieSecure,
+		SecureRequest:   secureRequest(cfg.TrustedProxies),
 		TokenTTL:        cfg.TokenTTL,
 		MaxAge:          cfg.SessionMaxAge,
 		Logger:          logger,
 		OnValidate:      m.TokenValidation,
-	}
-	mgr, err := auth.New(authCfg)
-	if err != nil {
-		closeRedis()
-		return nil, err
-	}
-	// Behind a trusted proxy, the session cookie is Secure whenever the
-	// client came in over HTTPS (proxy.go).
-	sessions, err := proxySessions(mgr, authCfg, cfg.TrustedProxies)
+	})
 	if err != nil {
 		closeRedis()
 		return nil, err
 	}
 	srv, err := web.New(web.Config{
 		Profiles:         svc,
-		Sessions:         sessions,
+		Sessions:         mgr,
 		Data:             tokens,
 		Authenticate:     mgr.Middleware(),
 		Ready:            func(ctx context.Context) error { return redisrepo.Ping(ctx, client) },

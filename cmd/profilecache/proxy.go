@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/profilecache/profilecache/auth"
-	"github.com/profilecache/profilecache/web"
 )
 
 // parseTrustedProxies parses TRUSTED_PROXIES: comma-separated IP addresses
@@ -74,39 +72,15 @@ func schemeExtractor(proxies []*net.IPNet) echo.SchemeExtractor {
 	return echo.ExtractSchemeFromHeaders(trustOptions(proxies)...)
 }
 
-// schemeSessions marks the session cookie Secure for requests that came in
-// over HTTPS (as schemeExtractor sees them), even with COOKIE_SECURE=false:
-// behind a TLS-terminating proxy the cookie then never travels in clear,
-// while plain-HTTP local runs keep working. auth.Manager fixes Secure at
-// construction, so a second Manager with the same keys and store writes the
-// Secure variant; everything but the cookie goes to the plain one.
-type schemeSessions struct {
-	*auth.Manager // plain cookies, and every other method
-	secure        *auth.Manager
-	scheme        echo.SchemeExtractor
-}
-
-func (s schemeSessions) SetCookie(c echo.Context, t auth.Issued) { s.pick(c).SetCookie(c, t) }
-func (s schemeSessions) ClearCookie(c echo.Context)              { s.pick(c).ClearCookie(c) }
-
-func (s schemeSessions) pick(c echo.Context) *auth.Manager {
-	if s.scheme(c.Request()) == "https" {
-		return s.secure
+// secureRequest approves a Secure session cookie for requests that came in
+// over HTTPS as schemeExtractor sees them, so that behind a TLS-terminating
+// trusted proxy the cookie never travels in clear while plain-HTTP local runs
+// keep working. Without trusted proxies a direct connection is never TLS
+// here, and COOKIE_SECURE alone decides.
+func secureRequest(proxies []*net.IPNet) func(*http.Request) bool {
+	if len(proxies) == 0 {
+		return nil
 	}
-	return s.Manager
-}
-
-// proxySessions returns the Sessions that web uses: mgr itself when the
-// cookie is always Secure or no proxy is trusted (a direct connection is
-// never TLS here), else a schemeSessions.
-func proxySessions(mgr *auth.Manager, cfg auth.Config, proxies []*net.IPNet) (web.Sessions, error) {
-	if cfg.CookieSecure || len(proxies) == 0 {
-		return mgr, nil
-	}
-	cfg.CookieSecure = true
-	secure, err := auth.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return schemeSessions{Manager: mgr, secure: secure, scheme: schemeExtractor(proxies)}, nil
+	scheme := schemeExtractor(proxies)
+	return func(r *http.Request) bool { return scheme(r) == "https" }
 }
