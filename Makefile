@@ -24,7 +24,7 @@ fmt-check:
 ## redis-server, one table (README "Performance"); quick run: make bench BENCH_FLAGS="-duration 3s -warmup 1s"
 bench:
 	./scripts/ensure-deps.sh wrk
-	cd bench && $(GO) run . -root .. $(BENCH_FLAGS)
+	cd bench && GO=$(GO) $(GO) run . -root .. $(BENCH_FLAGS)
 
 ## bench-test: vet and unit-test the harness (its own module, bench/): fast, no load, no wrk
 bench-test:

@@ -27,6 +27,7 @@ type config struct {
 	logins    int
 	idle      bool
 	redisAddr string
+	oursEnv   []string // extra environment for profilecache, e.g. GOGC=400
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -41,6 +42,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.logins, "logins", 10, "logins of carol per server for the login time (at least 10: memory is measured after the 10th)")
 	fs.BoolVar(&cfg.idle, "idle", true, "also measure blob sessions with scs IdleTimeout (the blob is rewritten on every request)")
 	fs.StringVar(&cfg.redisAddr, "redis-addr", "", "address for the private redis-server (default: a free loopback port)")
+	fs.Func("ours-env", "extra NAME=value for profilecache's environment, e.g. GOGC=400 or LOG_LEVEL=warn (repeatable)", func(v string) error {
+		if name, _, ok := strings.Cut(v, "="); !ok || name == "" {
+			return fmt.Errorf("want NAME=value, got %q", v)
+		}
+		cfg.oursEnv = append(cfg.oursEnv, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -105,8 +113,9 @@ type results struct {
 type runResult struct {
 	wrkResult
 	cmdsPerReq float64
-	// CPU time per request of the server process and of redis-server:
-	// unlike req/s, hardly affected by other load on the machine.
+	// CPU time per request of the server process, redis-server and wrk:
+	// much less affected than req/s by other load on the machine (10–20 %
+	// rather than ±25 % between runs on a loaded box).
 	srvCPU, redisCPU, wrkCPU time.Duration
 }
 
@@ -158,7 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	say("building ./cmd/profilecache")
 	ours := filepath.Join(dir, "profilecache")
-	build := exec.CommandContext(ctx, "go", "build", "-o", ours, "./cmd/profilecache")
+	build := exec.CommandContext(ctx, cmp.Or(os.Getenv("GO"), "go"), "build", "-o", ours, "./cmd/profilecache")
 	build.Dir = cfg.root
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/profilecache in %s: %w\n%s", cfg.root, err, out)
@@ -268,6 +277,7 @@ func startServers(ctx context.Context, p *procs, cfg config, self, ours, redisAd
 		"LOGIN_RATE=10000",
 		"LOGIN_BURST=10000",
 	}})
+	specs[len(specs)-1].env = append(specs[len(specs)-1].env, cfg.oursEnv...)
 	var out []*server
 	for _, sp := range specs {
 		c, err := p.start(sp.name, sp.bin, sp.args, sp.env)

@@ -63,9 +63,13 @@ func caseVerdicts(res *results, i int) []verdict {
 
 func printTable(w io.Writer, res *results) {
 	cfg := res.cfg
-	fmt.Fprintf(w, "wrk -t%d -c%d, %v warm-up + %v per case and server, cases interleaved; %s; load average %s before, %s after; %v in all\n\n",
+	fmt.Fprintf(w, "wrk -t%d -c%d, %v warm-up + %v per case and server, cases interleaved; %s; load average %s before, %s after; %v in all",
 		cfg.load.threads, cfg.load.conns, cfg.warmup, cfg.load.duration, res.started.Format("2006-01-02 15:04"),
 		res.load[0], res.load[1], res.elapsed.Round(time.Second))
+	if len(cfg.oursEnv) > 0 {
+		fmt.Fprintf(w, "; profilecache with %s", strings.Join(cfg.oursEnv, " "))
+	}
+	fmt.Fprint(w, "\n\n")
 
 	fmt.Fprintln(w, "| case | server | req/s | p50 | p99 | × bare | × blob | Redis cmds/req | CPU µs/req: server + Redis + wrk | × bare by CPU | target | result |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|")

@@ -205,15 +205,17 @@ type decoder struct {
 	err    error
 }
 
-// hmgetDecoder decodes the reply vals of HMGET fields. ok is false when the
-// hash does not exist (every value nil).
-func hmgetDecoder(fields []string, vals []rueidis.RedisMessage) (d *decoder, ok bool) {
+// resetHMGET points d at the reply vals of HMGET fields. It reports false
+// when the hash does not exist (every value nil). Callers keep d on their
+// stack: a decoder per hash read was an allocation each.
+func (d *decoder) resetHMGET(fields []string, vals []rueidis.RedisMessage) bool {
+	*d = decoder{fields: fields, vals: vals}
 	for i := range vals {
 		if !vals[i].IsNil() {
-			return &decoder{fields: fields, vals: vals}, true
+			return true
 		}
 	}
-	return nil, false
+	return false
 }
 
 // lookup returns field's value and whether the hash has it.

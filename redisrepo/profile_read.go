@@ -102,30 +102,24 @@ func hmgetHash(fields []string, r rueidis.RedisResult) (hash, error) {
 	return hash{fields: fields, vals: vals}, err
 }
 
-// decoder returns a decoder of h, or false when the hash does not exist.
-func (h hash) decoder() (*decoder, bool) {
-	var d decoder
-	return &d, h.reset(&d)
-}
-
 // reset points d at h, or reports false when the hash does not exist.
 func (h hash) reset(d *decoder) bool {
-	*d = decoder{m: h.m, fields: h.fields, vals: h.vals}
-	if h.fields == nil {
-		return len(h.m) > 0
+	if h.fields != nil {
+		return d.resetHMGET(h.fields, h.vals)
 	}
-	return slices.ContainsFunc(h.vals, func(v rueidis.RedisMessage) bool { return !v.IsNil() })
+	*d = decoder{m: h.m}
+	return len(h.m) > 0
 }
 
 // assemble decodes r into a View, or reports errMissing or errCorrupt.
 func (pl plan) assemble(uid uuid.UUID, m meta, r raw) (profile.View, error) {
 	var v profile.View
 	if pl.basic {
-		d, ok := r.basic.decoder()
-		if !ok {
+		var d decoder
+		if !r.basic.reset(&d) {
 			return v, fmt.Errorf("%w: basic", errMissing)
 		}
-		b, err := basicFrom(d)
+		b, err := basicFrom(&d)
 		if err != nil {
 			return v, fmt.Errorf("basic: %w", err)
 		}
@@ -188,11 +182,11 @@ func (s *ProfileStore) cachedMeta(ctx context.Context, uid uuid.UUID) (meta, boo
 	if err != nil {
 		return meta{}, false, err
 	}
-	d, found := h.decoder()
-	if !found {
+	var d decoder
+	if !h.reset(&d) {
 		return meta{}, false, nil
 	}
-	m, err := metaFrom(d)
+	m, err := metaFrom(&d)
 	if err != nil {
 		// Garbage, or a stale cache entry: let the atomic read decide.
 		return meta{}, false, nil

@@ -149,11 +149,11 @@ func (t *TokenStore) decodeHMGET(userID uuid.UUID, sessionID string, r rueidis.R
 	if err != nil {
 		return profile.Session{}, err
 	}
-	d, ok := hmgetDecoder(sessionFields, vals)
-	if !ok {
+	var d decoder
+	if !d.resetHMGET(sessionFields, vals) {
 		return profile.Session{}, profile.ErrNotFound
 	}
-	return t.decodeFrom(userID, sessionID, d)
+	return t.decodeFrom(userID, sessionID, &d)
 }
 
 func (t *TokenStore) decodeFrom(userID uuid.UUID, sessionID string, d *decoder) (profile.Session, error) {
