@@ -65,3 +65,33 @@ func routeSet(e *echo.Echo) map[string]bool {
 	}
 	return set
 }
+
+// maxRequestIDLen bounds an incoming X-Request-Id: it is logged on every
+// line of the request and forwarded to the CRM.
+const maxRequestIDLen = 128
+
+// sanitizeRequestID drops an incoming X-Request-Id that is too long or not
+// printable ASCII, so that a client can neither bloat every log line nor
+// smuggle control characters into them; the RequestID middleware then makes
+// a fresh one.
+func sanitizeRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !validRequestID(id) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
+func validRequestID(id string) bool {
+	if len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -128,3 +128,33 @@ func TestRequestIDOnEveryLogLine(t *testing.T) {
 		}
 	}
 }
+
+// An incoming request id is kept when it is short printable ASCII, and
+// replaced by a fresh one otherwise, so that clients cannot bloat or forge
+// log lines through it.
+func TestIncomingRequestID(t *testing.T) {
+	env := newTestEnv(t)
+	tests := []struct {
+		name, id string
+		kept     bool
+	}{
+		{"Plain", "abc-123", true},
+		{"AtLimit", strings.Repeat("r", 128), true},
+		{"TooLong", strings.Repeat("r", 129), false},
+		{"ControlCharacter", "abc\x01def", false},
+		{"Space", "abc def", false},
+		{"NonASCII", "zoë", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := env.do(t, request{path: "/healthz", header: map[string]string{"X-Request-Id": tt.id}})
+			got := rec.Header().Get("X-Request-Id")
+			if kept := got == tt.id; kept != tt.kept {
+				t.Fatalf("response id %q for incoming %q: kept=%v, want %v", got, tt.id, kept, tt.kept)
+			}
+			if got == "" || len(got) > 128 {
+				t.Fatalf("response id %q, want a fresh id of at most 128 bytes", got)
+			}
+		})
+	}
+}

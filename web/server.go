@@ -225,6 +225,7 @@ func (s *Server) Handler() *echo.Echo {
 	// Order matters: the request id first so every log line has it; the
 	// logger outside Recover so it sees the final status of a panic; the
 	// body limit before CSRF, which reads the form.
+	e.Use(sanitizeRequestID)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{RequestIDHandler: withRequestID}))
 	routes := map[string]bool{} // filled below, once the routes exist
 	e.Use(s.observeRequests(routes))
