@@ -173,6 +173,9 @@ type Store interface {
 	Read(ctx context.Context, userID uuid.UUID, q Query) (View, error)
 	// Delete removes the user's profile (not their sessions).
 	Delete(ctx context.Context, userID uuid.UUID) error
+	// Version identifies the stored profile: it changes with every Save and
+	// is "" when there is none. It reflects the latest Save (no cache).
+	Version(ctx context.Context, userID uuid.UUID) (string, error)
 }
 
 // Locker is a lock shared by every instance that uses the same store, so that

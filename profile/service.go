@@ -155,6 +155,16 @@ func (s *Service) reloadLocked(ctx context.Context, userID uuid.UUID, check *Que
 	// The lock outlives a load that hits BackendTimeout, so no second owner
 	// starts while the first may still write.
 	lockTTL := s.opts.BackendTimeout + 2*time.Second
+	// A forced reload is satisfied by another owner's load only if that
+	// load saved: an owner that died leaves the version as it was.
+	var before string
+	if check == nil {
+		v, err := s.store.Version(ctx, userID)
+		if err != nil {
+			return fmt.Errorf("reload: profile version: %w", unavailable(err))
+		}
+		before = v
+	}
 	for {
 		release, ok, err := s.locker.TryLock(ctx, userID, lockTTL)
 		if err != nil {
@@ -175,11 +185,26 @@ func (s *Service) reloadLocked(ctx context.Context, userID uuid.UUID, check *Que
 		if err := s.waitUnlocked(ctx, userID); err != nil {
 			return err
 		}
-		if check == nil || s.present(ctx, userID, *check) {
-			return nil
+		done, err := s.loadedMeanwhile(ctx, userID, check, before)
+		if err != nil || done {
+			return err
 		}
 		// Its owner failed or died: try to take the lock ourselves.
 	}
+}
+
+// loadedMeanwhile reports whether the owner we waited for did our work: for
+// a miss, the data we missed is there now; for a forced reload, a new
+// version was saved.
+func (s *Service) loadedMeanwhile(ctx context.Context, userID uuid.UUID, check *Query, before string) (bool, error) {
+	if check != nil {
+		return s.present(ctx, userID, *check), nil
+	}
+	after, err := s.store.Version(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("reload: profile version: %w", unavailable(err))
+	}
+	return after != before, nil
 }
 
 func (s *Service) present(ctx context.Context, userID uuid.UUID, q Query) bool {

@@ -238,18 +238,46 @@ func testServiceBackendTimeout(t *testing.T, srv redistest.Target) {
 func TestServiceDeadLockOwner(t *testing.T) { redistest.Targets(t, testServiceDeadLockOwner) }
 
 func testServiceDeadLockOwner(t *testing.T, srv redistest.Target) {
-	b := newCountingBackend(0)
-	svc, store := newService(t, srv, b, profile.Options{BackendTimeout: 2 * time.Second})
 	ctx := context.Background()
-	if _, ok, err := store.TryLock(ctx, alice, 200*time.Millisecond); err != nil || !ok {
-		t.Fatalf("take lock: ok=%v err=%v", ok, err)
+	tests := []struct {
+		name      string
+		preload   bool // a profile is cached before the owner dies
+		call      func(*profile.Service) error
+		wantLoads int64
+	}{
+		{name: "Miss", call: func(s *profile.Service) error {
+			_, err := s.Read(ctx, alice, profile.Query{Basic: true})
+			return err
+		}, wantLoads: 1},
+		// A refresh must not take the dead owner's lock expiring for its
+		// own load: the version did not change, so it loads itself.
+		{name: "Refresh", preload: true, call: func(s *profile.Service) error {
+			return s.Refresh(ctx, alice)
+		}, wantLoads: 2},
 	}
-	// The owner "dies": it never releases.
-	if _, err := svc.Read(ctx, alice, profile.Query{Basic: true}); err != nil {
-		t.Fatalf("read behind a dead owner's lock: %v", err)
-	}
-	if got, want := b.loads.Load(), int64(1); got != want {
-		t.Fatalf("backend loads=%d, want %d", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newCountingBackend(0)
+			svc, store := newService(t, srv, b, profile.Options{BackendTimeout: 2 * time.Second})
+			if err := store.Delete(ctx, alice); err != nil {
+				t.Fatal(err)
+			}
+			if tt.preload {
+				if err := svc.Refresh(ctx, alice); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, ok, err := store.TryLock(ctx, alice, 200*time.Millisecond); err != nil || !ok {
+				t.Fatalf("take lock: ok=%v err=%v", ok, err)
+			}
+			// The owner "dies": it never releases.
+			if err := tt.call(svc); err != nil {
+				t.Fatalf("behind a dead owner's lock: %v", err)
+			}
+			if got, want := b.loads.Load(), tt.wantLoads; got != want {
+				t.Fatalf("backend loads=%d, want %d", got, want)
+			}
+		})
 	}
 }
 

@@ -148,6 +148,20 @@ func (s *ProfileStore) Delete(ctx context.Context, userID uuid.UUID) error {
 	return nil
 }
 
+// Version returns the current generation, which every Save replaces, or ""
+// without a profile. It reads Redis, not the client-side cache, so that it
+// sees a Save made a moment ago.
+func (s *ProfileStore) Version(ctx context.Context, userID uuid.UUID) (string, error) {
+	gen, err := s.client.Do(ctx, s.client.B().Hget().Key(s.keys.meta(userID)).Field(metaGen).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("redisrepo: profile version: %w", unavailable(err))
+	}
+	return gen, nil
+}
+
 func appendSection[T any](cmds rueidis.Commands, b rueidis.Builder, g genKeys, sec section, ttl int64,
 	items []T, id func(T) string, encode func(T) []string) rueidis.Commands {
 	if len(items) == 0 {
