@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/profilecache/profilecache/auth"
+	"github.com/profilecache/profilecache/internal/syncbuf"
 	"github.com/profilecache/profilecache/profile"
 )
 
@@ -198,24 +198,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var (
 	testSecret  = []byte("0123456789abcdef0123456789abcdef-current")
 	otherSecret = []byte("fedcba9876543210fedcba9876543210-previous")
@@ -226,7 +208,7 @@ type env struct {
 	m     *auth.Manager
 	store *fakeStore
 	clock *fakeClock
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 }
 
 // newEnv builds an env; mod may adjust the config before New.
@@ -234,7 +216,7 @@ func newEnv(tb testing.TB, mod func(*auth.Config)) *env {
 	tb.Helper()
 	clock := newFakeClock()
 	store := newFakeStore(clock.Now)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := auth.Config{
 		Tokens:   store,
 		Secret:   testSecret,

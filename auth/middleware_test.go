@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/profilecache/profilecache/auth"
+	"github.com/profilecache/profilecache/internal/syncbuf"
 	"github.com/profilecache/profilecache/profile"
 )
 
@@ -770,7 +771,7 @@ func TestKeyRotation(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			e := &env{m: m, store: old.store, clock: old.clock, logs: &syncBuffer{}}
+			e := &env{m: m, store: old.store, clock: old.clock, logs: &syncbuf.Buffer{}}
 			r := e.serve(bearerRequest(oldTok.Token))
 			if got, want := r.err == nil, tt.wantOK; got != want {
 				t.Fatalf("old token: err = %v, want ok = %v", r.err, want)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/v2"
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
@@ -38,7 +37,7 @@ func serveBare(ctx context.Context, args []string) error {
 	}
 	users := map[string]*profile.Profile{}
 	for _, name := range []string{"alice", "carol"} {
-		p, err := loadProfile(ctx, profile.NewMockBackend(0), profile.DemoUserID(name+"@example.com"))
+		p, err := profile.Fetch(ctx, profile.NewMockBackend(0), profile.DemoUserID(name+"@example.com"))
 		if err != nil {
 			return err
 		}
@@ -124,7 +123,7 @@ func serveBlob(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		p, err := loadProfile(ctx, backend, id)
+		p, err := profile.Fetch(ctx, backend, id)
 		if err != nil {
 			return err
 		}
@@ -193,29 +192,6 @@ func serve(ctx context.Context, h http.Handler, addr string) error {
 		return err
 	}
 	return nil
-}
-
-// loadProfile reads the whole profile from the backend, as a classic login
-// does before it stores it in the session.
-func loadProfile(ctx context.Context, b *profile.MockBackend, id uuid.UUID) (*profile.Profile, error) {
-	basic, err := b.LoadBasic(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	p := &profile.Profile{Basic: basic}
-	if p.Interests, err = b.LoadInterests(ctx, id); err != nil {
-		return nil, err
-	}
-	if p.Orders, err = b.LoadOrders(ctx, id); err != nil {
-		return nil, err
-	}
-	if p.Invoices, err = b.LoadInvoices(ctx, id); err != nil {
-		return nil, err
-	}
-	if p.Inquiries, err = b.LoadInquiries(ctx, id); err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // ordersPage answers ?offset=&limit= as profilecache does (same defaults,

@@ -95,23 +95,9 @@ func TestMockBackendLatencyHonoursContext(t *testing.T) {
 
 func loadAll(t *testing.T, b *profile.MockBackend, id uuid.UUID) profile.Profile {
 	t.Helper()
-	ctx := context.Background()
-	var p profile.Profile
-	var err error
-	if p.Basic, err = b.LoadBasic(ctx, id); err != nil {
+	p, err := profile.Fetch(context.Background(), b, id)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Interests, err = b.LoadInterests(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if p.Orders, err = b.LoadOrders(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if p.Invoices, err = b.LoadInvoices(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if p.Inquiries, err = b.LoadInquiries(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return *p
 }

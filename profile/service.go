@@ -258,22 +258,18 @@ func (s *Service) load(ctx context.Context, userID uuid.UUID) (err error) {
 func (s *Service) fetch(ctx context.Context, userID uuid.UUID) (*Profile, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.BackendTimeout)
 	defer cancel()
+	return Fetch(ctx, s.backend, userID)
+}
+
+// Fetch loads the user's whole profile from b, its sections concurrently.
+func Fetch(ctx context.Context, b Backend, userID uuid.UUID) (*Profile, error) {
 	p := &Profile{}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { p.Basic, err = s.backend.LoadBasic(ctx, userID); return wrap("basic", err) })
-	g.Go(func() (err error) {
-		p.Interests, err = s.backend.LoadInterests(ctx, userID)
-		return wrap("interests", err)
-	})
-	g.Go(func() (err error) { p.Orders, err = s.backend.LoadOrders(ctx, userID); return wrap("orders", err) })
-	g.Go(func() (err error) {
-		p.Invoices, err = s.backend.LoadInvoices(ctx, userID)
-		return wrap("invoices", err)
-	})
-	g.Go(func() (err error) {
-		p.Inquiries, err = s.backend.LoadInquiries(ctx, userID)
-		return wrap("inquiries", err)
-	})
+	g.Go(func() (err error) { p.Basic, err = b.LoadBasic(ctx, userID); return wrap("basic", err) })
+	g.Go(func() (err error) { p.Interests, err = b.LoadInterests(ctx, userID); return wrap("interests", err) })
+	g.Go(func() (err error) { p.Orders, err = b.LoadOrders(ctx, userID); return wrap("orders", err) })
+	g.Go(func() (err error) { p.Invoices, err = b.LoadInvoices(ctx, userID); return wrap("invoices", err) })
+	g.Go(func() (err error) { p.Inquiries, err = b.LoadInquiries(ctx, userID); return wrap("inquiries", err) })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}

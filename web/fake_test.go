@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/profilecache/profilecache/auth"
+	"github.com/profilecache/profilecache/internal/syncbuf"
 	"github.com/profilecache/profilecache/profile"
 	"github.com/profilecache/profilecache/web"
 )
@@ -367,24 +367,6 @@ func fakeAuthenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testEnv is a web.Server on fakes.
 type testEnv struct {
 	handler  http.Handler
@@ -392,12 +374,12 @@ type testEnv struct {
 	profiles *fakeProfiles
 	sessions *fakeSessions
 	data     *fakeData
-	logs     *syncBuffer
+	logs     *syncbuf.Buffer
 }
 
 func newTestEnv(tb testing.TB, mods ...func(*web.Config)) *testEnv {
 	tb.Helper()
-	env := &testEnv{profiles: newFakeProfiles(), sessions: newFakeSessions(), data: newFakeData(), logs: &syncBuffer{}}
+	env := &testEnv{profiles: newFakeProfiles(), sessions: newFakeSessions(), data: newFakeData(), logs: &syncbuf.Buffer{}}
 	cfg := web.Config{
 		Profiles:     env.profiles,
 		Sessions:     env.sessions,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/profilecache/profilecache/internal/logctx"
+	"github.com/profilecache/profilecache/internal/syncbuf"
 	"github.com/profilecache/profilecache/web"
 )
 
@@ -83,7 +84,7 @@ func TestObserveRequests(t *testing.T) {
 // the error line, and lines that code deeper down writes with the request's
 // context.
 func TestRequestIDOnEveryLogLine(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	changes := &fakeChanges{}
 	env := newTestEnv(t, func(c *web.Config) {
 		c.Logger = slog.New(logctx.NewHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))

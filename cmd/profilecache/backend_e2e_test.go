@@ -17,6 +17,7 @@ import (
 
 	"github.com/profilecache/profilecache/internal/crmtest"
 	"github.com/profilecache/profilecache/internal/redistest"
+	"github.com/profilecache/profilecache/internal/syncbuf"
 	"github.com/profilecache/profilecache/profile"
 )
 
@@ -34,7 +35,7 @@ func startWithLogger(t *testing.T, env map[string]string) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	a, err := newApp(context.Background(), cfg, newLogger(logs, slog.LevelDebug))
 	if err != nil {
 		t.Fatal(err)

@@ -133,23 +133,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // fullProfile is alice's whole profile as the backend has it.
 func fullProfile(t *testing.T, id uuid.UUID) *profile.Profile {
 	t.Helper()
-	ctx := context.Background()
-	b := profile.NewMockBackend(0)
-	p := &profile.Profile{}
-	var err error
-	if p.Basic, err = b.LoadBasic(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if p.Interests, err = b.LoadInterests(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if p.Orders, err = b.LoadOrders(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if p.Invoices, err = b.LoadInvoices(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if p.Inquiries, err = b.LoadInquiries(ctx, id); err != nil {
+	p, err := profile.Fetch(context.Background(), profile.NewMockBackend(0), id)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return p

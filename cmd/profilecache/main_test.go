@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -13,13 +12,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/profilecache/profilecache/internal/redistest"
+	"github.com/profilecache/profilecache/internal/syncbuf"
 	"github.com/profilecache/profilecache/profile"
 )
 
@@ -28,8 +27,8 @@ type e2e struct {
 	t     *testing.T
 	url   string
 	app   *app
-	redis rueidis.Client // an uncached client that reads what Redis holds
-	log   *syncBuffer    // everything the app logged, as JSON lines
+	redis rueidis.Client  // an uncached client that reads what Redis holds
+	log   *syncbuf.Buffer // everything the app logged, as JSON lines
 }
 
 // startE2E runs the service on a fresh single redis-server.
@@ -62,7 +61,7 @@ func startE2EOn(t *testing.T, target redistest.Target, env map[string]string) *e
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -75,24 +74,6 @@ func startE2EOn(t *testing.T, target redistest.Target, env map[string]string) *e
 	t.Cleanup(hs.Close)
 	return &e2e{t: t, url: hs.URL, app: a, log: logs,
 		redis: target.Client(t, func(o *rueidis.ClientOption) { o.DisableCache = true })}
-}
-
-// syncBuffer is a bytes.Buffer that the app's goroutines can log into.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // browser is a client with a cookie jar that does not follow redirects, so

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,37 +9,18 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/profilecache/profilecache/internal/redistest"
+	"github.com/profilecache/profilecache/internal/syncbuf"
 	"github.com/profilecache/profilecache/profile"
 )
 
-// runLog is the log of a running run(): written by its goroutines,
-// read by the test.
-type runLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *runLog) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *runLog) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // listenURL waits for run's "listening" log line and returns its URL.
-func listenURL(t *testing.T, log *runLog, errc <-chan error) string {
+func listenURL(t *testing.T, log *syncbuf.Buffer, errc <-chan error) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -76,7 +56,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := &runLog{}
+	log := &syncbuf.Buffer{}
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, nil, func(k string) string { return env[k] }, log) }()
 	base := listenURL(t, log, errc)

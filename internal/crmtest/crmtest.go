@@ -99,18 +99,11 @@ func (c *CRM) Add(email, password string, p *profile.Profile) {
 // with the same id and data, and returns its id.
 func (c *CRM) AddDemo(tb testing.TB, email, password string) uuid.UUID {
 	tb.Helper()
-	mock := profile.NewMockBackend(0)
 	id := profile.DemoUserID(email)
-	ctx := context.Background()
-	p := &profile.Profile{}
-	var err error
-	if p.Basic, err = mock.LoadBasic(ctx, id); err != nil {
+	p, err := profile.Fetch(context.Background(), profile.NewMockBackend(0), id)
+	if err != nil {
 		tb.Fatalf("crmtest: demo %s: %v", email, err)
 	}
-	p.Interests, _ = mock.LoadInterests(ctx, id)
-	p.Orders, _ = mock.LoadOrders(ctx, id)
-	p.Invoices, _ = mock.LoadInvoices(ctx, id)
-	p.Inquiries, _ = mock.LoadInquiries(ctx, id)
 	c.Add(email, password, p)
 	return id
 }
