@@ -98,10 +98,13 @@ func (m *Manager) Middleware() echo.MiddlewareFunc {
 func (m *Manager) authenticate(c echo.Context) (uuid.UUID, string, error) {
 	req := c.Request()
 	ctx := req.Context()
-	// What the response says depends on the cookie; shared caches must know.
-	addHeaderValue(c.Response().Header(), "Vary", "Cookie")
-
 	raw, src, rej := m.credential(req)
+	if src != sourceBearer {
+		// What the response says depends on the cookie; shared caches must
+		// know. A Bearer request ignores cookies, and caches do not share
+		// answers to requests with an Authorization header anyway.
+		addHeaderValue(c.Response().Header(), "Vary", "Cookie")
+	}
 	if rej != nil {
 		return uuid.Nil, "", m.reject(c, src, *rej)
 	}

@@ -55,7 +55,7 @@ func (s *Server) handleAPIMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toBasicJSON(v.Basic))
+	return writeJSON(c, http.StatusOK, func(b []byte) []byte { return appendBasicJSON(b, v.Basic) })
 }
 
 func (s *Server) handleAPIInterests(c echo.Context) error {
@@ -87,7 +87,7 @@ func (s *Server) handleAPIOrders(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toPageJSON(v.Orders, p, toOrderJSON))
+	return writeJSON(c, http.StatusOK, func(b []byte) []byte { return appendOrderPageJSON(b, v.Orders, p) })
 }
 
 func (s *Server) handleAPIInvoices(c echo.Context) error {

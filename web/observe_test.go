@@ -159,3 +159,46 @@ func TestIncomingRequestID(t *testing.T) {
 		})
 	}
 }
+
+// The request line has every field operators filter on; probes have none,
+// and fresh request ids do not repeat.
+func TestRequestLogLine(t *testing.T) {
+	logs := &syncbuf.Buffer{}
+	env := newTestEnv(t, func(c *web.Config) {
+		c.Logger = slog.New(logctx.NewHandler(slog.NewJSONHandler(logs, nil)))
+	})
+	ids := map[string]bool{}
+	for range 3 {
+		rec := env.do(t, request{path: "/api/me/orders?limit=2", user: zoeID})
+		ids[rec.Header().Get("X-Request-Id")] = true
+		env.do(t, request{path: "/healthz"})
+	}
+	if len(ids) != 3 {
+		t.Errorf("request ids %v, want 3 different ones", ids)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d log lines, want 3 (probes are not logged):\n%s", len(lines), logs.String())
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{
+		"level": "INFO", "msg": "request", "method": "GET", "path": "/api/me/orders",
+		"route": "/api/me/orders", "status": 200.0, "remote_ip": "192.0.2.1",
+	} {
+		if m[k] != want {
+			t.Errorf("%s = %v, want %v in %s", k, m[k], want, lines[0])
+		}
+	}
+	if lat, ok := m["latency"].(float64); !ok || lat <= 0 {
+		t.Errorf("latency = %v, want a positive duration in %s", m["latency"], lines[0])
+	}
+	if id, _ := m["request_id"].(string); !ids[id] {
+		t.Errorf("request_id = %q, not one the responses carried", id)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(m["time"])); err != nil {
+		t.Errorf("time: %v", err)
+	}
+}

@@ -167,16 +167,19 @@ func displayName(b profile.Basic) string {
 // formatAmount writes minor units as a decimal string: 14990 -> "149.90".
 // Every currency the backend uses has two decimals.
 func formatAmount(m profile.Money) string {
-	u := uint64(m)
 	var buf [24]byte // "-" + 20 digits + "." + 2: one allocation, for the string
-	b := buf[:0]
+	return string(appendAmount(buf[:0], m))
+}
+
+// appendAmount appends formatAmount(m).
+func appendAmount(dst []byte, m profile.Money) []byte {
+	u := uint64(m)
 	if m < 0 {
 		u = -u // two's complement: also right for math.MinInt64
-		b = append(b, '-')
+		dst = append(dst, '-')
 	}
-	b = strconv.AppendUint(b, u/100, 10)
-	b = append(b, '.', byte('0'+u%100/10), byte('0'+u%10))
-	return string(b)
+	dst = strconv.AppendUint(dst, u/100, 10)
+	return append(dst, '.', byte('0'+u%100/10), byte('0'+u%10))
 }
 
 // formatMoney is the human form: "149.90 EUR".

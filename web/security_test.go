@@ -239,6 +239,39 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 }
 
+// TestAPISecurityHeaders: JSON answers, errors included, carry the headers
+// that matter for a document that is never rendered, and none of the
+// page-only ones.
+func TestAPISecurityHeaders(t *testing.T) {
+	want := map[string]string{
+		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
+		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+		"Cache-Control":           "no-store",
+		"Referrer-Policy":         "",
+		"X-Xss-Protection":        "",
+	}
+	for _, r := range []request{
+		{path: "/api/me", user: zoeID},
+		{path: "/api/me/orders?limit=2", user: zoeID},
+		{path: "/api/me/orders?limit=x", user: zoeID},
+		{path: "/api/me"},
+		{path: "/api/nope"},
+	} {
+		t.Run(r.path, func(t *testing.T) {
+			rec := newTestEnv(t).do(t, r)
+			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Fatalf("Content-Type = %q, want JSON", ct)
+			}
+			for k, v := range want {
+				if got := rec.Header().Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	want := map[string]string{
 		"X-Content-Type-Options":  "nosniff",

@@ -135,6 +135,7 @@ const (
 	csrfContextKey  = "csrf"
 	contentSecurity = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; " +
 		"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+	apiContentSecurity = "default-src 'none'; frame-ancestors 'none'"
 )
 
 // Server holds the dependencies and the parsed templates. Build it with New;
@@ -147,6 +148,7 @@ type Server struct {
 	static       fs.FS
 	styleURL     string
 	loginLimit   *middleware.RateLimiterMemoryStore
+	ids          *requestIDs
 }
 
 // New checks cfg, fills in defaults and parses every template once, so a
@@ -192,6 +194,7 @@ func New(cfg Config) (*Server, error) {
 		static: static,
 		// The content hash busts browser caches when the stylesheet changes.
 		styleURL: "/static/style.css?v=" + hex.EncodeToString(sum[:4]),
+		ids:      newRequestIDs(),
 		loginLimit: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
 			Rate:      rate.Limit(cfg.LoginRate),
 			Burst:     cfg.LoginBurst,
@@ -225,36 +228,16 @@ func (s *Server) Handler() *echo.Echo {
 	// Order matters: the request id first so every log line has it; the
 	// logger outside Recover so it sees the final status of a panic; the
 	// body limit before CSRF, which reads the form.
-	e.Use(sanitizeRequestID)
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{RequestIDHandler: withRequestID}))
+	e.Use(s.requestID)
 	routes := map[string]bool{} // filled below, once the routes exist
-	e.Use(s.observeRequests(routes))
-	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		Skipper:       probeSkipper,
-		HandleError:   true,
-		LogMethod:     true,
-		LogURIPath:    true,
-		LogRoutePath:  true,
-		LogStatus:     true,
-		LogLatency:    true,
-		LogRequestID:  true,
-		LogRemoteIP:   true,
-		LogValuesFunc: s.logRequest,
-	}))
+	e.Use(s.observe(routes))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.log.ErrorContext(c.Request().Context(), "panic", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
 			return fmt.Errorf("panic: %w", err)
 		},
 	}))
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection:         "0", // the legacy XSS auditor did more harm than good; CSP replaces it
-		ContentTypeNosniff:    "nosniff",
-		XFrameOptions:         "DENY",
-		ContentSecurityPolicy: contentSecurity,
-		ReferrerPolicy:        "same-origin",
-	}))
-	e.Use(noStore)
+	e.Use(securityHeaders)
 	e.Use(middleware.BodyLimit(maxBodySize))
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		Skipper:        csrfSkipper,
@@ -278,17 +261,4 @@ func (s *Server) Handler() *echo.Echo {
 	s.Routes(e)
 	maps.Copy(routes, routeSet(e))
 	return e
-}
-
-func (s *Server) logRequest(c echo.Context, v middleware.RequestLoggerValues) error {
-	s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-		slog.String("method", v.Method),
-		slog.String("path", v.URIPath),
-		slog.String("route", v.RoutePath),
-		slog.Int("status", v.Status),
-		slog.Duration("latency", v.Latency),
-		slog.String("remote_ip", v.RemoteIP),
-		slog.String("request_id", v.RequestID),
-	)
-	return nil
 }

@@ -36,7 +36,9 @@ func startWithLogger(t *testing.T, env map[string]string) *e2e {
 		t.Fatal(err)
 	}
 	logs := &syncbuf.Buffer{}
-	a, err := newApp(context.Background(), cfg, newLogger(logs, slog.LevelDebug))
+	logger, closeLog := newLogger(logs, slog.LevelDebug)
+	t.Cleanup(closeLog)
+	a, err := newApp(context.Background(), cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/profilecache/profilecache/internal/logctx"
+	"github.com/profilecache/profilecache/internal/logwriter"
 	"github.com/profilecache/profilecache/profile"
 )
 
@@ -38,7 +39,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	logger := newLogger(stderr, cfg.LogLevel)
+	logger, closeLog := newLogger(stderr, cfg.LogLevel)
+	defer closeLog()
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -88,15 +90,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return nil
 }
 
+// Log batching for files and pipes: lines wait at most logFlushEvery (a
+// warning or an error not at all), and a busy server makes a few writes a
+// second instead of one per request.
+const (
+	logBufferSize = 64 << 10
+	logFlushEvery = 100 * time.Millisecond
+)
+
 // newLogger logs JSON for machines and text for people at a terminal, at
 // level and above; lines logged with a request's context carry its
-// request_id (internal/logctx).
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+// request_id (internal/logctx). Output to a file or pipe is batched
+// (internal/logwriter); close flushes it.
+func newLogger(w io.Writer, level slog.Level) (logger *slog.Logger, close func()) {
 	opts := &slog.HandlerOptions{Level: level}
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(logctx.NewHandler(slog.NewTextHandler(w, opts)))
-		}
+	f, ok := w.(*os.File)
+	if !ok {
+		return slog.New(logctx.NewHandler(slog.NewJSONHandler(w, opts))), func() {}
 	}
-	return slog.New(logctx.NewHandler(slog.NewJSONHandler(w, opts)))
+	if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		return slog.New(logctx.NewHandler(slog.NewTextHandler(w, opts))), func() {}
+	}
+	bw := logwriter.New(f, logBufferSize, logFlushEvery)
+	h := bw.Handler(slog.NewJSONHandler(bw, opts), slog.LevelWarn)
+	return slog.New(logctx.NewHandler(h)), func() { _ = bw.Close() }
 }

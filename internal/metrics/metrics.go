@@ -11,6 +11,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +47,7 @@ type Metrics struct {
 	// lookup costs a hash and a lock each time.
 	cacheHit, cacheMiss prometheus.Counter
 	tokenOutcome        map[string]prometheus.Counter
+	requestObservers    sync.Map // requestLabels -> prometheus.Observer
 }
 
 // latencyBuckets span 0.5 ms to about 16 s.
@@ -139,7 +141,18 @@ func (m *Metrics) Handler() http.Handler {
 // ObserveRequest records one HTTP request. route must be a route template
 // or "unmatched", never a raw path.
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
+	k := requestLabels{route, method, status}
+	o, ok := m.requestObservers.Load(k)
+	if !ok {
+		// The label sets are bounded (routes × methods × codes), so the map is.
+		o, _ = m.requestObservers.LoadOrStore(k, m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+type requestLabels struct {
+	route, method string
+	status        int
 }
 
 // BackendLoad records one full profile load (profile.Options.OnBackendLoad).

@@ -39,6 +39,10 @@ func TestZerosBeforeFirstEvent(t *testing.T) {
 func TestObservations(t *testing.T) {
 	m := metrics.New()
 	m.ObserveRequest("/api/sessions/:id", "DELETE", 204, 3*time.Millisecond)
+	m.ObserveRequest("/api/sessions/:id", "DELETE", 204, time.Millisecond)
+	m.ObserveRequest("/api/sessions/:id", "DELETE", 404, time.Millisecond)
+	m.ObserveRequest("/api/sessions/:id", "GET", 204, time.Millisecond)
+	m.ObserveRequest("/api/me", "DELETE", 204, time.Millisecond)
 	m.BackendLoad(time.Second, nil)
 	m.BackendLoad(time.Second, errors.New("x"))
 	m.LockWait(time.Millisecond)
@@ -52,7 +56,10 @@ func TestObservations(t *testing.T) {
 	m.BackendRetry("orders")
 	text := scrape(t, m)
 	for _, want := range []string{
-		`profilecache_http_request_duration_seconds_count{code="204",method="DELETE",route="/api/sessions/:id"} 1`,
+		`profilecache_http_request_duration_seconds_count{code="204",method="DELETE",route="/api/sessions/:id"} 2`,
+		`profilecache_http_request_duration_seconds_count{code="404",method="DELETE",route="/api/sessions/:id"} 1`,
+		`profilecache_http_request_duration_seconds_count{code="204",method="GET",route="/api/sessions/:id"} 1`,
+		`profilecache_http_request_duration_seconds_count{code="204",method="DELETE",route="/api/me"} 1`,
 		`profilecache_backend_loads_total{result="ok"} 1`,
 		`profilecache_backend_loads_total{result="error"} 1`,
 		`profilecache_backend_load_duration_seconds_count 2`,
