@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +24,7 @@ type config struct {
 	load      load
 	warmup    time.Duration
 	logins    int
+	rounds    int // each measures every case on every server
 	idle      bool
 	redisAddr string
 	oursEnv   []string // extra environment for profilecache, e.g. GOGC=400
@@ -39,6 +39,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "wrk warm-up before each measured run")
 	fs.IntVar(&cfg.load.threads, "threads", 2, "wrk threads")
 	fs.IntVar(&cfg.load.conns, "conns", 64, "wrk connections")
+	fs.IntVar(&cfg.rounds, "rounds", 2, "throughput rounds, each measuring every case on every server, the order reversed every other round; the table shows their mean (req/s, CPU) and median (p50, p99)")
 	fs.IntVar(&cfg.logins, "logins", 10, "logins of carol per server for the login time (at least 10: memory is measured after the 10th)")
 	fs.BoolVar(&cfg.idle, "idle", true, "also measure blob sessions with scs IdleTimeout (the blob is rewritten on every request)")
 	fs.StringVar(&cfg.redisAddr, "redis-addr", "", "address for the private redis-server (default: a free loopback port)")
@@ -57,6 +58,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case cfg.load.duration < time.Second || cfg.warmup < 0:
 		return cfg, fmt.Errorf("-duration must be at least 1s and -warmup not negative")
+	case cfg.rounds < 1:
+		return cfg, fmt.Errorf("-rounds must be at least 1, got %d", cfg.rounds)
 	case cfg.logins < 10:
 		return cfg, fmt.Errorf("-logins must be at least 10, got %d", cfg.logins)
 	case cfg.load.threads < 1 || cfg.load.conns < cfg.load.threads:
@@ -102,7 +105,7 @@ const sessionSecret = "bench-secret-bench-secret-bench-secret"
 type results struct {
 	cfg     config
 	servers []string
-	runs    [][]runResult // [case][server]
+	runs    [][]runResult // [case][server], aggregated over the rounds
 	login   map[string]loginResult
 	trips   []string // our login's round trips
 	started time.Time
@@ -218,7 +221,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Throughput: fresh sessions, then every case on every server in turn,
-	// so that machine noise spreads over all servers alike.
+	// so that machine noise spreads over all servers alike, in rounds whose
+	// order alternates, so that a drift of the machine's speed does too.
 	if err := rds.flushAll(ctx); err != nil {
 		return err
 	}
@@ -227,19 +231,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	total := len(cases) * len(servers)
+	total := cfg.rounds * len(cases) * len(servers)
 	eta := time.Duration(total) * (cfg.load.duration + cfg.warmup + time.Second)
-	say("throughput: %d runs of %v (+%v warm-up), about %v", total, cfg.load.duration, cfg.warmup, eta.Round(time.Second))
-	res.runs = make([][]runResult, len(cases))
-	for i, bc := range cases {
-		for _, s := range servers {
+	say("throughput: %d runs of %v (+%v warm-up) in %d rounds, about %v", total, cfg.load.duration, cfg.warmup, cfg.rounds, eta.Round(time.Second))
+	rounds := make([][][]runResult, len(cases)) // [case][server][round]
+	for i := range rounds {
+		rounds[i] = make([][]runResult, len(servers))
+	}
+	for round := range cfg.rounds {
+		for _, sl := range roundOrder(round, len(cases), len(servers)) {
+			bc, s := cases[sl.c], servers[sl.s]
 			r, err := measureCase(ctx, cfg, rds, s, bc)
 			if err != nil {
-				return fmt.Errorf("%s, %s: %w", bc.name, s.name, err)
+				return fmt.Errorf("round %d, %s, %s: %w", round+1, bc.name, s.name, err)
 			}
-			say("%-36s %-13s %9.0f req/s  p50 %-9v p99 %-9v %.2f redis cmds/req  CPU/req %v + %v redis + %v wrk", bc.name, s.name,
+			say("round %d/%d  %-36s %-13s %9.0f req/s  p50 %-9v p99 %-9v %.2f redis cmds/req  CPU/req %v + %v redis + %v wrk",
+				round+1, cfg.rounds, bc.name, s.name,
 				r.reqPerSec, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cmdsPerReq, r.srvCPU, r.redisCPU, r.wrkCPU)
-			res.runs[i] = append(res.runs[i], r)
+			rounds[sl.c][sl.s] = append(rounds[sl.c][sl.s], r)
+		}
+	}
+	res.runs = make([][]runResult, len(cases))
+	for i := range rounds {
+		for _, rs := range rounds[i] {
+			res.runs[i] = append(res.runs[i], aggregate(rs))
 		}
 	}
 	res.elapsed = time.Since(res.started)
@@ -403,11 +418,7 @@ func measureLogins(ctx context.Context, rds *privateRedis, s *server, n int) (lo
 			return lr, err
 		}
 	}
-	slices.Sort(times)
-	lr.median = times[len(times)/2]
-	if len(times)%2 == 0 {
-		lr.median = (times[len(times)/2-1] + times[len(times)/2]) / 2
-	}
+	lr.median = median(times)
 	return lr, nil
 }
 

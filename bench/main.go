@@ -5,7 +5,7 @@
 // targets of issue 3. Run it with `make bench` from the repository root;
 // README.md "Performance" shows a run.
 //
-//	go run . -root .. [-duration 10s] [-warmup 2s] [-idle=false]
+//	go run . -root .. [-duration 10s] [-warmup 2s] [-rounds 2] [-idle=false]
 //
 // It is its own Go module so that the service's go.mod stays free of scs
 // and go-redis.

@@ -63,8 +63,8 @@ func caseVerdicts(res *results, i int) []verdict {
 
 func printTable(w io.Writer, res *results) {
 	cfg := res.cfg
-	fmt.Fprintf(w, "wrk -t%d -c%d, %v warm-up + %v per case and server, cases interleaved; %s; load average %s before, %s after; %v in all",
-		cfg.load.threads, cfg.load.conns, cfg.warmup, cfg.load.duration, res.started.Format("2006-01-02 15:04"),
+	fmt.Fprintf(w, "wrk -t%d -c%d, %v warm-up + %v per case and server, cases interleaved; %s; %s; load average %s before, %s after; %v in all",
+		cfg.load.threads, cfg.load.conns, cfg.warmup, cfg.load.duration, roundsNote(cfg.rounds), res.started.Format("2006-01-02 15:04"),
 		res.load[0], res.load[1], res.elapsed.Round(time.Second))
 	if len(cfg.oursEnv) > 0 {
 		fmt.Fprintf(w, "; profilecache with %s", strings.Join(cfg.oursEnv, " "))
@@ -126,6 +126,14 @@ func printTable(w io.Writer, res *results) {
 	vt := tripsVerdict(res.trips)
 	fmt.Fprintf(w, "| Redis round trips per login | %s (scs: one command each) | %d: %s | | %s | %s |\n",
 		fmtInt(b.cmdsPerLog), len(res.trips), strings.Join(res.trips, ", "), vt.target, vt.result())
+}
+
+// roundsNote says in the table's header how its figures came from the rounds.
+func roundsNote(n int) string {
+	if n == 1 {
+		return "1 round"
+	}
+	return fmt.Sprintf("%d rounds, the order reversed every other round; req/s, Redis cmds/req and CPU: mean of the rounds, p50 and p99: median of the rounds", n)
 }
 
 // tripsVerdict checks that the profile write is one pipelined round trip:

@@ -15,12 +15,13 @@ import (
 // context.WithTimeout per call was 14 % of the CPU of a hot request
 // (BenchmarkRequest in cmd/profilecache).
 //
-// The returned cancel must be called, as with context.WithDeadline.
-// context.Cause of a lazy context whose deadline passed while nobody waited
-// on Done is its parent's cause; Err says DeadlineExceeded all the same.
-func withLazyDeadline(parent context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
-	c := &lazyDeadline{parent: parent, deadline: deadline}
-	return c, c.release
+// Its release must be called, as a context.WithDeadline's cancel. It is a
+// method rather than a returned CancelFunc so that a call does not allocate
+// a closure for it. context.Cause of a lazy context whose deadline passed
+// while nobody waited on Done is its parent's cause; Err says
+// DeadlineExceeded all the same.
+func withLazyDeadline(parent context.Context, deadline time.Time) *lazyDeadline {
+	return &lazyDeadline{parent: parent, deadline: deadline}
 }
 
 type lazyDeadline struct {
@@ -92,7 +93,12 @@ func (c *lazyDeadline) Value(key any) any {
 
 func (c *lazyDeadline) String() string { return "redisrepo.lazyDeadline" }
 
+// release is the context's cancel. A nil c is a no-op, for callers whose
+// context already had a nearer deadline.
 func (c *lazyDeadline) release() {
+	if c == nil {
+		return
+	}
 	if c.real.CompareAndSwap(nil, released) {
 		return
 	}

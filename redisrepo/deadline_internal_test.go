@@ -13,7 +13,7 @@ type ctxKey struct{}
 func TestLazyDeadlineUnobserved(t *testing.T) {
 	parent := context.WithValue(context.Background(), ctxKey{}, "v")
 	dl := time.Now().Add(time.Hour)
-	ctx, cancel := withLazyDeadline(parent, dl)
+	ctx, cancel := lazyForTest(parent, dl)
 	if got, ok := ctx.Deadline(); !ok || !got.Equal(dl) {
 		t.Errorf("Deadline = %v, %v; want %v, true", got, ok, dl)
 	}
@@ -39,7 +39,7 @@ func TestLazyDeadlineUnobserved(t *testing.T) {
 }
 
 func TestLazyDeadlineExpires(t *testing.T) {
-	ctx, cancel := withLazyDeadline(context.Background(), time.Now().Add(20*time.Millisecond))
+	ctx, cancel := lazyForTest(context.Background(), time.Now().Add(20*time.Millisecond))
 	defer cancel()
 	select {
 	case <-ctx.Done():
@@ -54,7 +54,7 @@ func TestLazyDeadlineExpires(t *testing.T) {
 	}
 
 	// Unobserved, the deadline still shows in Err.
-	ctx2, cancel2 := withLazyDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+	ctx2, cancel2 := lazyForTest(context.Background(), time.Now().Add(-time.Millisecond))
 	defer cancel2()
 	if err := ctx2.Err(); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Err past an unobserved deadline = %v, want DeadlineExceeded", err)
@@ -64,7 +64,7 @@ func TestLazyDeadlineExpires(t *testing.T) {
 func TestLazyDeadlineFollowsParent(t *testing.T) {
 	for _, observed := range []bool{false, true} {
 		parent, cancelParent := context.WithCancel(context.Background())
-		ctx, cancel := withLazyDeadline(parent, time.Now().Add(time.Hour))
+		ctx, cancel := lazyForTest(parent, time.Now().Add(time.Hour))
 		if observed {
 			_ = ctx.Done()
 		}
@@ -84,7 +84,7 @@ func TestLazyDeadlineFollowsParent(t *testing.T) {
 // A child of a lazy context is cancelled with it, and concurrent waiters
 // share one channel; run with -race.
 func TestLazyDeadlineConcurrent(t *testing.T) {
-	ctx, cancel := withLazyDeadline(context.Background(), time.Now().Add(time.Hour))
+	ctx, cancel := lazyForTest(context.Background(), time.Now().Add(time.Hour))
 	child, cancelChild := context.WithCancel(ctx)
 	defer cancelChild()
 	chans := make([]<-chan struct{}, 8)
@@ -120,9 +120,15 @@ func BenchmarkBoundContext(b *testing.B) {
 	b.Run("lazy", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			ctx, cancel := withLazyDeadline(parent, time.Now().Add(time.Second))
+			ctx, cancel := lazyForTest(parent, time.Now().Add(time.Second))
 			_, _ = ctx.Deadline()
 			cancel()
 		}
 	})
+}
+
+// lazyForTest is withLazyDeadline in context.WithDeadline's shape.
+func lazyForTest(parent context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	l := withLazyDeadline(parent, deadline)
+	return l, l.release
 }

@@ -34,36 +34,37 @@ type timeoutClient struct {
 }
 
 // bound returns ctx with the deadline now+d unless ctx already ends
-// sooner; cancel must be called.
-func (c *timeoutClient) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+// sooner. A non-nil lazy must be released.
+func (c *timeoutClient) bound(ctx context.Context) (context.Context, *lazyDeadline) {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= c.d {
-		return ctx, func() {}
+		return ctx, nil
 	}
 	// Lazy: a read served from the client-side cache starts no timer.
-	return withLazyDeadline(ctx, time.Now().Add(c.d))
+	l := withLazyDeadline(ctx, time.Now().Add(c.d))
+	return l, l
 }
 
 func (c *timeoutClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
+	ctx, l := c.bound(ctx)
+	defer l.release()
 	return c.Client.Do(ctx, cmd)
 }
 
 func (c *timeoutClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
+	ctx, l := c.bound(ctx)
+	defer l.release()
 	return c.Client.DoMulti(ctx, cmds...)
 }
 
 func (c *timeoutClient) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
+	ctx, l := c.bound(ctx)
+	defer l.release()
 	return c.Client.DoCache(ctx, cmd, ttl)
 }
 
 func (c *timeoutClient) DoMultiCache(ctx context.Context, cmds ...rueidis.CacheableTTL) []rueidis.RedisResult {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
+	ctx, l := c.bound(ctx)
+	defer l.release()
 	return c.Client.DoMultiCache(ctx, cmds...)
 }
 

@@ -9,6 +9,9 @@ import (
 // Routes registers every route and its route-level middleware. The global
 // middleware (CSRF, body limit, headers) is installed by Handler.
 //
+// Route middleware is composed here, once (compose), not passed to echo,
+// which would compose it again on every request.
+//
 // Authentication: routes with authn need a valid session (cookie or Bearer).
 // POST /logout has no authn: it authenticates inside the handler and goes
 // on without an identity, so that it clears the cookie and lands on /login
@@ -29,34 +32,47 @@ func (s *Server) Routes(e *echo.Echo) {
 	// Pages.
 	e.GET("/", s.handleRoot)
 	e.GET("/login", s.handleLoginForm)
-	e.POST("/login", s.handleLogin, limitLogin)
+	e.POST("/login", compose(s.handleLogin, limitLogin))
 	e.POST("/logout", s.handleLogout)
-	e.POST("/logout-all", s.handleLogoutAll, authn)
-	e.GET("/profile", s.handleProfilePage, authn)
-	e.GET("/sessions", s.handleSessionsPage, authn)
-	e.POST("/sessions/:id/revoke", s.handleRevokeSession, authn)
+	e.POST("/logout-all", compose(s.handleLogoutAll, authn))
+	e.GET("/profile", compose(s.handleProfilePage, authn))
+	e.GET("/sessions", compose(s.handleSessionsPage, authn))
+	e.POST("/sessions/:id/revoke", compose(s.handleRevokeSession, authn))
 
 	// JSON API.
-	e.POST(routeAPILogin, s.handleAPILogin, limitLogin)
-	e.POST("/api/logout", s.handleAPILogout, authn)
-	e.POST("/api/logout-all", s.handleAPILogoutAll, authn)
-	e.GET("/api/me", s.handleAPIMe, authn)
-	e.GET("/api/me/orders", s.handleAPIOrders, authn)
-	e.GET("/api/me/invoices", s.handleAPIInvoices, authn)
-	e.GET("/api/me/inquiries", s.handleAPIInquiries, authn)
-	e.GET("/api/me/interests", s.handleAPIInterests, authn)
-	e.POST("/api/me/refresh", s.handleAPIRefresh, authn)
-	e.GET("/api/sessions", s.handleAPISessions, authn)
-	e.DELETE("/api/sessions/:id", s.handleAPIRevokeSession, authn)
+	e.POST(routeAPILogin, compose(s.handleAPILogin, limitLogin))
+	e.POST("/api/logout", compose(s.handleAPILogout, authn))
+	e.POST("/api/logout-all", compose(s.handleAPILogoutAll, authn))
+	e.GET("/api/me", compose(s.handleAPIMe, authn))
+	e.GET("/api/me/orders", compose(s.handleAPIOrders, authn))
+	e.GET("/api/me/invoices", compose(s.handleAPIInvoices, authn))
+	e.GET("/api/me/inquiries", compose(s.handleAPIInquiries, authn))
+	e.GET("/api/me/interests", compose(s.handleAPIInterests, authn))
+	e.POST("/api/me/refresh", compose(s.handleAPIRefresh, authn))
+	e.GET("/api/sessions", compose(s.handleAPISessions, authn))
+	e.DELETE("/api/sessions/:id", compose(s.handleAPIRevokeSession, authn))
 	// The key-less path is routed too, so that an empty key is a 400 that
 	// says so rather than a bare 404.
 	for _, path := range []string{"/api/session/data/:key", "/api/session/data/"} {
-		e.GET(path, s.handleAPIGetData, authn)
-		e.PUT(path, s.handleAPIPutData, authn)
-		e.DELETE(path, s.handleAPIDeleteData, authn)
+		e.GET(path, compose(s.handleAPIGetData, authn))
+		e.PUT(path, compose(s.handleAPIPutData, authn))
+		e.DELETE(path, compose(s.handleAPIDeleteData, authn))
 	}
 }
 
 func (s *Server) handleRoot(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/profile")
 }
+
+// compose wraps h in mw once, the first outermost, as echo would on every
+// request if mw were passed to e.GET and friends.
+func compose(h echo.HandlerFunc, mw ...echo.MiddlewareFunc) echo.HandlerFunc {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
+
+// runRoute is the innermost handler of the global chain: the handler of the
+// route that echo's router found for c (or its 404 and 405 handlers).
+func runRoute(c echo.Context) error { return c.Handler()(c) }

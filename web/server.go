@@ -228,35 +228,43 @@ func (s *Server) Handler() *echo.Echo {
 	// Order matters: the request id first so every log line has it; the
 	// logger outside Recover so it sees the final status of a panic; the
 	// body limit before CSRF, which reads the form.
-	e.Use(s.requestID)
 	routes := map[string]bool{} // filled below, once the routes exist
-	e.Use(s.observe(routes))
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			s.log.ErrorContext(c.Request().Context(), "panic", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
-			return fmt.Errorf("panic: %w", err)
-		},
-	}))
-	e.Use(securityHeaders)
-	e.Use(middleware.BodyLimit(maxBodySize))
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		Skipper:        csrfSkipper,
-		TokenLookup:    "header:" + echo.HeaderXCSRFToken + ",form:" + csrfFormField,
-		ContextKey:     csrfContextKey,
-		CookieName:     csrfCookieName,
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSameSite: http.SameSiteStrictMode,
-		CookieSecure:   s.cfg.CSRFCookieSecure,
-		ErrorHandler: func(err error, c echo.Context) error {
-			var he *echo.HTTPError
-			code := http.StatusForbidden
-			if errors.As(err, &he) {
-				code = he.Code
-			}
-			return echo.NewHTTPError(code, "missing or invalid CSRF token: reload the page and try again").WithInternal(err)
-		},
-	}))
+	global := compose(runRoute,
+		s.requestID,
+		s.observe(routes),
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				s.log.ErrorContext(c.Request().Context(), "panic", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
+				return fmt.Errorf("panic: %w", err)
+			},
+		}),
+		securityHeaders,
+		middleware.BodyLimit(maxBodySize),
+		middleware.CSRFWithConfig(middleware.CSRFConfig{
+			Skipper:        csrfSkipper,
+			TokenLookup:    "header:" + echo.HeaderXCSRFToken + ",form:" + csrfFormField,
+			ContextKey:     csrfContextKey,
+			CookieName:     csrfCookieName,
+			CookiePath:     "/",
+			CookieHTTPOnly: true,
+			CookieSameSite: http.SameSiteStrictMode,
+			CookieSecure:   s.cfg.CSRFCookieSecure,
+			ErrorHandler: func(err error, c echo.Context) error {
+				var he *echo.HTTPError
+				code := http.StatusForbidden
+				if errors.As(err, &he) {
+					code = he.Code
+				}
+				return echo.NewHTTPError(code, "missing or invalid CSRF token: reload the page and try again").WithInternal(err)
+			},
+		}))
+	// echo v4 builds the middleware chain anew for every request: it
+	// applies e.Use's middleware to the handler of the route it found, a
+	// closure per middleware per request. This chain is built once; the one
+	// middleware echo applies ignores that handler and returns the chain,
+	// whose innermost handler runs the same route (runRoute). Routes compose
+	// their own middleware once too (Routes).
+	e.Use(func(echo.HandlerFunc) echo.HandlerFunc { return global })
 
 	s.Routes(e)
 	maps.Copy(routes, routeSet(e))
