@@ -184,7 +184,7 @@ func (m *Manager) credential(req *http.Request) (raw string, src source, rej *re
 		}
 		scheme, tok, ok := strings.Cut(strings.TrimSpace(h[0]), " ")
 		tok = strings.TrimLeft(tok, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || strings.ContainsAny(tok, " \t") {
+		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" || strings.IndexByte(tok, ' ') >= 0 || strings.IndexByte(tok, '\t') >= 0 {
 			return "", sourceBearer, &rejBadHeader
 		}
 		raw, src = tok, sourceBearer

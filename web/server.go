@@ -239,7 +239,12 @@ func (s *Server) Handler() *echo.Echo {
 			},
 		}),
 		securityHeaders,
-		middleware.BodyLimit(maxBodySize),
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+			Limit: maxBodySize,
+			// net/http gives a request without a body http.NoBody: nothing
+			// to limit, and most requests are bodiless GETs.
+			Skipper: func(c echo.Context) bool { return c.Request().Body == http.NoBody },
+		}),
 		middleware.CSRFWithConfig(middleware.CSRFConfig{
 			Skipper:        csrfSkipper,
 			TokenLookup:    "header:" + echo.HeaderXCSRFToken + ",form:" + csrfFormField,

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/profilecache/profilecache/internal/jsonlog"
 	"github.com/profilecache/profilecache/internal/logctx"
 	"github.com/profilecache/profilecache/internal/logwriter"
 	"github.com/profilecache/profilecache/profile"
@@ -98,20 +99,20 @@ const (
 	logFlushEvery = 100 * time.Millisecond
 )
 
-// newLogger logs JSON for machines and text for people at a terminal, at
-// level and above; lines logged with a request's context carry its
+// newLogger logs JSON for machines (internal/jsonlog: slog.JSONHandler's
+// output, cheaper) and text for people at a terminal, at level and above; lines logged with a request's context carry its
 // request_id (internal/logctx). Output to a file or pipe is batched
 // (internal/logwriter); close flushes it.
 func newLogger(w io.Writer, level slog.Level) (logger *slog.Logger, close func()) {
 	opts := &slog.HandlerOptions{Level: level}
 	f, ok := w.(*os.File)
 	if !ok {
-		return slog.New(logctx.NewHandler(slog.NewJSONHandler(w, opts))), func() {}
+		return slog.New(logctx.NewHandler(jsonlog.New(w, opts))), func() {}
 	}
 	if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		return slog.New(logctx.NewHandler(slog.NewTextHandler(w, opts))), func() {}
 	}
 	bw := logwriter.New(f, logBufferSize, logFlushEvery)
-	h := bw.Handler(slog.NewJSONHandler(bw, opts), slog.LevelWarn)
+	h := bw.Handler(jsonlog.New(bw, opts), slog.LevelWarn)
 	return slog.New(logctx.NewHandler(h)), func() { _ = bw.Close() }
 }
