@@ -39,7 +39,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "wrk warm-up before each measured run")
 	fs.IntVar(&cfg.load.threads, "threads", 2, "wrk threads")
 	fs.IntVar(&cfg.load.conns, "conns", 64, "wrk connections")
-	fs.IntVar(&cfg.rounds, "rounds", 2, "throughput rounds, each measuring every case on every server, the order reversed every other round; the table shows their mean (req/s, CPU) and median (p50, p99)")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "throughput rounds, each measuring every case on every server, the order reversed every other round; the table shows the median of the rounds, and ratios as the median of per-round ratios")
 	fs.IntVar(&cfg.logins, "logins", 10, "logins of carol per server for the login time (at least 10: memory is measured after the 10th)")
 	fs.BoolVar(&cfg.idle, "idle", true, "also measure blob sessions with scs IdleTimeout (the blob is rewritten on every request)")
 	fs.StringVar(&cfg.redisAddr, "redis-addr", "", "address for the private redis-server (default: a free loopback port)")
@@ -105,7 +105,8 @@ const sessionSecret = "bench-secret-bench-secret-bench-secret"
 type results struct {
 	cfg     config
 	servers []string
-	runs    [][]runResult // [case][server], aggregated over the rounds
+	runs    [][]runResult   // [case][server], aggregated over the rounds
+	rounds  [][][]runResult // [case][server][round]: the ratios are taken per round
 	login   map[string]loginResult
 	trips   []string // our login's round trips
 	started time.Time
@@ -251,12 +252,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			rounds[sl.c][sl.s] = append(rounds[sl.c][sl.s], r)
 		}
 	}
-	res.runs = make([][]runResult, len(cases))
-	for i := range rounds {
-		for _, rs := range rounds[i] {
-			res.runs[i] = append(res.runs[i], aggregate(rs))
-		}
-	}
+	res.rounds, res.runs = rounds, aggregateAll(rounds)
 	res.elapsed = time.Since(res.started)
 	res.load[1] = loadAvg()
 	printTable(stdout, res)

@@ -28,57 +28,115 @@ func roundOrder(round, nCases, nServers int) []slot {
 	return order
 }
 
+// aggregateAll aggregates each (case, server) of rounds, [case][server][round].
+func aggregateAll(rounds [][][]runResult) [][]runResult {
+	runs := make([][]runResult, len(rounds))
+	for i := range rounds {
+		for _, rs := range rounds[i] {
+			runs[i] = append(runs[i], aggregate(rs))
+		}
+	}
+	return runs
+}
+
 // aggregate folds the rounds of one (case, server) into the row the table
-// shows. req/s, Redis commands and CPU time per request are means: each
-// round runs equally long, so their mean is what one long run would show.
-// p50 and p99 are medians, so that one round's stall does not set the
-// tail. Requests, wrk's CPU time and the error counts are sums, so that an
-// error in any round shows up in the table. No rounds give the zero result.
+// shows. req/s, Redis commands and CPU time per request, p50 and p99 are
+// medians: a neighbour on the machine sometimes slows one run by 40 %, and
+// the median of three rounds drops that run where a mean would carry a
+// third of it. Requests, wrk's CPU time and the error counts are sums, so
+// that an error in any round shows up in the table. No rounds give the zero
+// result.
 func aggregate(rounds []runResult) runResult {
 	var out runResult
 	if len(rounds) == 0 {
 		return out
 	}
-	var p50s, p99s []time.Duration
 	for _, r := range rounds {
 		out.requests += r.requests
 		out.non2xx += r.non2xx
 		out.sockErrs += r.sockErrs
 		out.wrkResult.cpu += r.wrkResult.cpu // runResult.cpu() hides the field
-		out.reqPerSec += r.reqPerSec
-		out.cmdsPerReq += r.cmdsPerReq
-		p50s = append(p50s, r.p50)
-		p99s = append(p99s, r.p99)
 	}
-	n := float64(len(rounds))
-	out.reqPerSec /= n
-	out.cmdsPerReq /= n
-	out.p50, out.p99 = median(p50s), median(p99s)
-	out.srvCPU = meanDur(rounds, func(r runResult) time.Duration { return r.srvCPU })
-	out.redisCPU = meanDur(rounds, func(r runResult) time.Duration { return r.redisCPU })
-	out.wrkCPU = meanDur(rounds, func(r runResult) time.Duration { return r.wrkCPU })
+	out.reqPerSec = medianOf(rounds, func(r runResult) float64 { return r.reqPerSec })
+	out.cmdsPerReq = medianOf(rounds, func(r runResult) float64 { return r.cmdsPerReq })
+	out.p50 = medianOf(rounds, func(r runResult) time.Duration { return r.p50 })
+	out.p99 = medianOf(rounds, func(r runResult) time.Duration { return r.p99 })
+	out.srvCPU = medianOf(rounds, func(r runResult) time.Duration { return r.srvCPU })
+	out.redisCPU = medianOf(rounds, func(r runResult) time.Duration { return r.redisCPU })
+	out.wrkCPU = medianOf(rounds, func(r runResult) time.Duration { return r.wrkCPU })
 	return out
 }
 
-// meanDur is the mean of one duration field over rs, which is not empty.
-func meanDur(rs []runResult, field func(runResult) time.Duration) time.Duration {
-	var sum time.Duration
+// medianOf is the median of one field over rs.
+func medianOf[T time.Duration | float64](rs []runResult, field func(runResult) T) T {
+	xs := make([]T, 0, len(rs))
 	for _, r := range rs {
-		sum += field(r)
+		xs = append(xs, field(r))
 	}
-	return sum / time.Duration(len(rs))
+	return median(xs)
 }
 
-// median of ds, the mean of the middle two for an even count; ds is not
+// median of xs, the mean of the middle two for an even count; xs is not
 // reordered (callers keep it in measuring order). Zero for none.
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
+func median[T time.Duration | float64](xs []T) T {
+	if len(xs) == 0 {
 		return 0
 	}
-	s := slices.Sorted(slices.Values(ds))
+	s := slices.Sorted(slices.Values(xs))
 	m := len(s) / 2
 	if len(s)%2 == 0 {
 		return (s[m-1] + s[m]) / 2
 	}
 	return s[m]
+}
+
+// The table's ratios are taken round by round, between runs of one case
+// measured within a minute, and then the median over the rounds: a
+// neighbour who slows the machine for a while slows both runs of a ratio
+// alike, so it cancels, where the ratio of two medians (or means) would mix
+// runs from different minutes. Each takes the runs of one (case, server) in
+// round order, as results.rounds holds them, and uses the rounds both
+// sides have.
+
+// rpsRatio is the median over the rounds of s's req/s over base's: the
+// × bare and × blob columns.
+func rpsRatio(s, base []runResult) float64 {
+	return median(rpsRatios(s, base))
+}
+
+// rpsRatios are s's req/s over base's, round by round.
+func rpsRatios(s, base []runResult) []float64 {
+	return perRound(s, base, func(s, base runResult) float64 { return s.reqPerSec / base.reqPerSec })
+}
+
+// cpuRatio is the median over the rounds of bare's CPU time per request
+// over s's: the × bare by CPU column, what s's req/s would be × bare on an
+// otherwise idle machine that all processes saturate.
+func cpuRatio(s, bare []runResult) float64 {
+	return median(perRound(s, bare, func(s, bare runResult) float64 { return float64(bare.cpu()) / float64(s.cpu()) }))
+}
+
+// relRatio compares s × bare with ref × refBare round by round (e.g.
+// profilecache for carol × bare against profilecache for alice × bare), so
+// that a run slowed by a neighbour is set against the bare run measured
+// next to it rather than against another case's run minutes away; the
+// median over the rounds.
+func relRatio(s, bare, ref, refBare []runResult) float64 {
+	xs, refs := rpsRatios(s, bare), rpsRatios(ref, refBare)
+	n := min(len(xs), len(refs))
+	qs := make([]float64, n)
+	for k := range n {
+		qs[k] = xs[k] / refs[k]
+	}
+	return median(qs)
+}
+
+// perRound is f of each round of a and b, over the rounds both have.
+func perRound(a, b []runResult, f func(a, b runResult) float64) []float64 {
+	n := min(len(a), len(b))
+	out := make([]float64, n)
+	for k := range n {
+		out[k] = f(a[k], b[k])
+	}
+	return out
 }
