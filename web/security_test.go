@@ -239,11 +239,18 @@ func TestLoginRateLimit(t *testing.T) {
 	})
 }
 
-// TestAPISecurityHeaders: JSON answers, errors included, carry the headers
-// that matter for a document that is never rendered, and none of the
-// page-only ones.
-func TestAPISecurityHeaders(t *testing.T) {
-	want := map[string]string{
+// TestSecurityHeaders: pages carry the browser set; JSON answers, errors
+// included, carry the headers that matter for a document that is never
+// rendered, and none of the page-only ones. Everything is no-store.
+func TestSecurityHeaders(t *testing.T) {
+	page := map[string]string{
+		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
+		"Referrer-Policy":         "same-origin",
+		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+		"Cache-Control":           "no-store",
+	}
+	api := map[string]string{
 		"X-Content-Type-Options":  "nosniff",
 		"X-Frame-Options":         "DENY",
 		"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
@@ -251,54 +258,31 @@ func TestAPISecurityHeaders(t *testing.T) {
 		"Referrer-Policy":         "",
 		"X-Xss-Protection":        "",
 	}
-	for _, r := range []request{
-		{path: "/api/me", user: zoeID},
-		{path: "/api/me/orders?limit=2", user: zoeID},
-		{path: "/api/me/orders?limit=x", user: zoeID},
-		{path: "/api/me"},
-		{path: "/api/nope"},
+	for _, tt := range []struct {
+		r     request
+		ctype string
+		want  map[string]string
+	}{
+		{request{path: "/login"}, "text/html", page},
+		{request{path: "/profile", user: zoeID}, "text/html", page},
+		{request{path: "/sessions", user: zoeID}, "text/html", page},
+		{request{path: "/nope"}, "text/html", page},
+		{request{path: "/profile?page=0", user: zoeID}, "text/html", page},
+		{request{path: "/api/me", user: zoeID}, "application/json", api},
+		{request{path: "/api/me/orders?limit=2", user: zoeID}, "application/json", api},
+		{request{path: "/api/me/orders?limit=x", user: zoeID}, "application/json", api},
+		{request{path: "/api/me"}, "application/json", api},
+		{request{path: "/api/nope"}, "application/json", api},
 	} {
-		t.Run(r.path, func(t *testing.T) {
-			rec := newTestEnv(t).do(t, r)
-			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-				t.Fatalf("Content-Type = %q, want JSON", ct)
+		t.Run(tt.r.path, func(t *testing.T) {
+			rec := newTestEnv(t).do(t, tt.r)
+			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, tt.ctype) {
+				t.Fatalf("Content-Type = %q, want %s", ct, tt.ctype)
 			}
-			for k, v := range want {
+			for k, v := range tt.want {
 				if got := rec.Header().Get(k); got != v {
 					t.Errorf("%s = %q, want %q", k, got, v)
 				}
-			}
-		})
-	}
-}
-
-func TestSecurityHeaders(t *testing.T) {
-	want := map[string]string{
-		"X-Content-Type-Options":  "nosniff",
-		"X-Frame-Options":         "DENY",
-		"Referrer-Policy":         "same-origin",
-		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-	}
-	for _, r := range []request{
-		{path: "/login"},
-		{path: "/profile", user: zoeID},
-		{path: "/sessions", user: zoeID},
-		{path: "/nope"},
-		{path: "/profile?page=0", user: zoeID},
-	} {
-		t.Run(r.path, func(t *testing.T) {
-			env := newTestEnv(t)
-			rec := env.do(t, r)
-			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
-				t.Fatalf("Content-Type = %q, want HTML", ct)
-			}
-			for k, v := range want {
-				if got := rec.Header().Get(k); got != v {
-					t.Errorf("%s = %q, want %q", k, got, v)
-				}
-			}
-			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
-				t.Errorf("Cache-Control = %q, want no-store", got)
 			}
 			if strings.Contains(rec.Body.String(), "<script") || strings.Contains(rec.Body.String(), "style=") {
 				t.Error("page has a script or an inline style, which the CSP blocks")
