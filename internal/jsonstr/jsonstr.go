@@ -1,7 +1,7 @@
 // Package jsonstr appends Go strings as JSON strings, escaped exactly as
 // the standard library does: encoding/json (HTML-safe) or log/slog's
 // JSONHandler (not HTML-safe). The hand-written encoders of web and
-// internal/jsonlog share it; their tests hold it to those two.
+// internal/jsonlog share it; its tests and theirs hold it to those two.
 package jsonstr
 
 import "unicode/utf8"
