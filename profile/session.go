@@ -2,6 +2,7 @@ package profile
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,3 +29,19 @@ const (
 
 // ErrDataFull: the session already holds MaxDataKeys keys. Maps to 409.
 var ErrDataFull = errors.New("session data is full")
+
+// ErrDataBudget: storing the entry would take the session's data over its
+// byte budget (key plus value bytes of all entries). Maps to 413. Stores
+// return it inside a *DataBudgetError, which says what the budget is.
+var ErrDataBudget = errors.New("session data over its byte budget")
+
+// DataBudgetError is ErrDataBudget with the budget that was hit.
+type DataBudgetError struct {
+	Budget int // bytes
+}
+
+func (e *DataBudgetError) Error() string {
+	return fmt.Sprintf("session data would exceed %d bytes", e.Budget)
+}
+
+func (e *DataBudgetError) Unwrap() error { return ErrDataBudget }

@@ -167,6 +167,70 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 `, sessSeen))
 
+// createScript creates a session and keeps the user's index exact and
+// bounded, in one atomic step: a cap enforced by a read and a separate
+// write would let parallel logins through, and Redis runs one script at a
+// time, whichever instance sends it.
+//
+//  1. Entries past the max age are dropped, with their keys: they are dead
+//     (Lookup refuses them) but would otherwise hold memory outside the cap
+//     until their idle TTL ran out.
+//  2. Entries whose token hash is gone (idle-expired) are dropped.
+//  3. The token hash is written with its TTL and indexed.
+//  4. Beyond the cap, the least recently seen other sessions end (token,
+//     data, index entry); ties go to the oldest created, then the smallest
+//     id, so the choice is deterministic. The new session itself is never
+//     chosen: a login always yields a working session.
+//
+// KEYS[1] token, KEYS[2] index. ARGV[1] id, ARGV[2] uid, ARGV[3] created,
+// ARGV[4] seen, ARGV[5] user agent, ARGV[6] ttl ms, ARGV[7] max-age
+// cutoff (unix ms; entries created before it are dead), ARGV[8] index ttl
+// ms, ARGV[9] max sessions, ARGV[10] session key prefix, ARGV[11] data key
+// suffix.
+// Returns the ids of the sessions it ended that were alive.
+var createScript = rueidis.NewLuaScript(fmt.Sprintf(`
+local id, prefix, dsuf = ARGV[1], ARGV[10], ARGV[11]
+local function unlink(sid)
+  redis.call('UNLINK', prefix .. sid, prefix .. sid .. dsuf)
+  redis.call('ZREM', KEYS[2], sid)
+end
+local ended = {}
+for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[7])) do
+  if sid ~= id and redis.call('EXISTS', prefix .. sid) == 1 then
+    ended[#ended + 1] = sid
+  end
+  unlink(sid)
+end
+local others = {}
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if sid ~= id then
+    if redis.call('EXISTS', prefix .. sid) == 0 then
+      unlink(sid)
+    else
+      local f = redis.call('HMGET', prefix .. sid, %[1]q, %[2]q)
+      others[#others + 1] = {sid, tonumber(f[1]) or 0, tonumber(f[2]) or 0}
+    end
+  end
+end
+redis.call('HSET', KEYS[1], %[3]q, ARGV[2], %[2]q, ARGV[3], %[1]q, ARGV[4], %[4]q, ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[3], id)
+redis.call('PEXPIRE', KEYS[2], ARGV[8])
+local over = #others + 1 - tonumber(ARGV[9])
+if over > 0 then
+  table.sort(others, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    if a[3] ~= b[3] then return a[3] < b[3] end
+    return a[1] < b[1]
+  end)
+  for i = 1, over do
+    unlink(others[i][1])
+    ended[#ended + 1] = others[i][1]
+  end
+end
+return ended
+`, sessSeen, sessCreated, sessUID, sessUA))
+
 // revokeAllScript ends every session in the user's index.
 //
 // KEYS[1] index. ARGV[1] session key prefix, ARGV[2] data key suffix.
@@ -184,10 +248,17 @@ return {live, ids}
 `)
 
 // putDataScript stores one data entry of a live session, with the session's
-// remaining TTL.
+// remaining TTL, within the session's key count and byte budget.
 //
-// KEYS[1] token, KEYS[2] data. ARGV[1] field, ARGV[2] value, ARGV[3] max keys.
-// Returns 1 stored, 0 session gone, -1 data full.
+// The budget counts key bytes plus value bytes of every entry, the entry
+// being replaced at its new size. It is summed afresh on each put with
+// HSTRLEN, which reads a value's length without copying the value into
+// Lua: at most MaxDataKeys cheap calls, and no running total to keep
+// consistent with HDEL, expiry or a failed write.
+//
+// KEYS[1] token, KEYS[2] data. ARGV[1] field, ARGV[2] value, ARGV[3] max
+// keys, ARGV[4] max bytes.
+// Returns 1 stored, 0 session gone, -1 data full, -2 over the byte budget.
 var putDataScript = rueidis.NewLuaScript(`
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl <= 0 then
@@ -195,6 +266,15 @@ if ttl <= 0 then
 end
 if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
   return -1
+end
+local total = #ARGV[1] + #ARGV[2]
+for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
+  if f ~= ARGV[1] then
+    total = total + #f + redis.call('HSTRLEN', KEYS[2], f)
+  end
+end
+if total > tonumber(ARGV[4]) then
+  return -2
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ttl)

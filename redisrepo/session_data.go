@@ -30,8 +30,11 @@ func (t *TokenStore) GetData(ctx context.Context, userID uuid.UUID, sessionID, k
 
 // PutData stores value under key for as long as the session lives. A gone
 // session gives an error wrapping profile.ErrNotFound; a new key beyond
-// profile.MaxDataKeys gives profile.ErrDataFull. The web layer validates
-// sizes; the check here is only a backstop.
+// profile.MaxDataKeys gives profile.ErrDataFull; data that would exceed the
+// session's byte budget (MaxDataBytes: key plus value bytes of all entries)
+// gives a *profile.DataBudgetError, which wraps profile.ErrDataBudget. In
+// every refusal nothing is written. The web layer validates sizes; the
+// check here is only a backstop.
 func (t *TokenStore) PutData(ctx context.Context, userID uuid.UUID, sessionID, key string, value []byte) error {
 	if err := checkSessionID(userID, sessionID); err != nil {
 		return fmt.Errorf("redisrepo: put session data: %w", err)
@@ -39,19 +42,30 @@ func (t *TokenStore) PutData(ctx context.Context, userID uuid.UUID, sessionID, k
 	if key == "" || len(key) > profile.MaxDataKeyBytes || len(value) > profile.MaxDataValueBytes {
 		return fmt.Errorf("redisrepo: put session data: key of %d bytes or value of %d bytes out of bounds", len(key), len(value))
 	}
+	if len(key)+len(value) > t.maxDataBytes {
+		return t.errDataBudget() // alone over it: no need to ask Redis
+	}
 	n, err := putDataScript.Exec(ctx, t.client,
 		[]string{t.keys.session(userID, sessionID), t.keys.sessionData(userID, sessionID)},
-		[]string{key, string(value), strconv.Itoa(profile.MaxDataKeys)},
+		[]string{key, string(value), strconv.Itoa(profile.MaxDataKeys), strconv.Itoa(t.maxDataBytes)},
 	).AsInt64()
 	switch {
 	case err != nil:
 		return fmt.Errorf("redisrepo: put session data: %w", unavailable(err))
 	case n == 0:
 		return fmt.Errorf("redisrepo: put session data: session: %w", profile.ErrNotFound)
-	case n < 0:
+	case n == -1:
 		return fmt.Errorf("redisrepo: put session data: %w", profile.ErrDataFull)
+	case n == -2:
+		return t.errDataBudget()
+	case n != 1:
+		return fmt.Errorf("redisrepo: put session data: unexpected reply %d", n)
 	}
 	return nil
+}
+
+func (t *TokenStore) errDataBudget() error {
+	return fmt.Errorf("redisrepo: put session data: %w", &profile.DataBudgetError{Budget: t.maxDataBytes})
 }
 
 // DeleteData removes key; a missing key or session is not an error.

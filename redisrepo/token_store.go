@@ -24,8 +24,15 @@ const (
 	sessUA      = "ua"
 )
 
-// DefaultIndexTTL is the default session max age (SESSION_MAX_AGE).
-const DefaultIndexTTL = 12 * time.Hour
+// Defaults of TokenOptions.
+const (
+	// DefaultIndexTTL is the default session max age (SESSION_MAX_AGE).
+	DefaultIndexTTL = 12 * time.Hour
+	// DefaultMaxSessions is the default MAX_SESSIONS_PER_USER.
+	DefaultMaxSessions = 20
+	// DefaultMaxDataBytes is the default SESSION_DATA_MAX_BYTES.
+	DefaultMaxDataBytes = 256 << 10
+)
 
 // TokenOptions configure a TokenStore. Zero values take the defaults.
 type TokenOptions struct {
@@ -41,6 +48,14 @@ type TokenOptions struct {
 	CacheTTL time.Duration
 	// Now is the clock for created/max-age decisions. Default time.Now.
 	Now func() time.Time
+	// MaxSessions caps the sessions of one user (MAX_SESSIONS_PER_USER): a
+	// login beyond it ends the user's least recently seen sessions in the
+	// same atomic step. Default DefaultMaxSessions.
+	MaxSessions int
+	// MaxDataBytes is one session's data budget (SESSION_DATA_MAX_BYTES):
+	// key bytes plus value bytes over all of its entries. Default
+	// DefaultMaxDataBytes.
+	MaxDataBytes int
 }
 
 // TokenStore is the server-side record of sessions (auth.TokenStore) and
@@ -49,23 +64,27 @@ type TokenOptions struct {
 // Not-found contract: a missing, expired or revoked session is an error
 // wrapping profile.ErrNotFound; any other error is a system error.
 type TokenStore struct {
-	client   rueidis.Client
-	keys     keyspace
-	indexTTL time.Duration
-	cacheTTL time.Duration
-	now      func() time.Time
-	revoked  revokedSet
+	client       rueidis.Client
+	keys         keyspace
+	indexTTL     time.Duration
+	cacheTTL     time.Duration
+	now          func() time.Time
+	maxSessions  int
+	maxDataBytes int
+	revoked      revokedSet
 }
 
 // NewTokenStore returns a store on client. It panics on a prefix with
 // braces, a programming error.
 func NewTokenStore(client rueidis.Client, opts TokenOptions) *TokenStore {
 	t := &TokenStore{
-		client:   client,
-		keys:     newKeyspace(opts.Prefix),
-		indexTTL: orDefault(opts.IndexTTL, DefaultIndexTTL),
-		cacheTTL: orDefault(opts.CacheTTL, DefaultCacheTTL),
-		now:      opts.Now,
+		client:       client,
+		keys:         newKeyspace(opts.Prefix),
+		indexTTL:     orDefault(opts.IndexTTL, DefaultIndexTTL),
+		cacheTTL:     orDefault(opts.CacheTTL, DefaultCacheTTL),
+		now:          opts.Now,
+		maxSessions:  positiveOr(opts.MaxSessions, DefaultMaxSessions),
+		maxDataBytes: positiveOr(opts.MaxDataBytes, DefaultMaxDataBytes),
 	}
 	if t.now == nil {
 		t.now = time.Now
@@ -73,8 +92,12 @@ func NewTokenStore(client rueidis.Client, opts TokenOptions) *TokenStore {
 	return t
 }
 
-// Create stores s with an idle expiry of ttl and indexes it, in one
-// MULTI/EXEC. Created and LastSeen default to now.
+// Create stores s with an idle expiry of ttl and indexes it, in one atomic
+// Lua call that also keeps the user's index exact and bounded: it drops
+// entries past the max age and entries whose session is gone, and when
+// the user then has more than MaxSessions sessions it ends the least
+// recently seen others (never s), with their data. Created and LastSeen
+// default to now.
 func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Duration) error {
 	if err := cmp.Or(checkSessionID(s.UserID, s.ID), checkTTL(ttl)); err != nil {
 		return fmt.Errorf("redisrepo: create session: %w", err)
@@ -86,26 +109,26 @@ func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Dur
 	if s.LastSeen.IsZero() {
 		s.LastSeen = s.Created
 	}
-	k, idx := t.keys.session(s.UserID, s.ID), t.keys.sessions(s.UserID)
-	created := s.Created.UnixMilli()
-	b := t.client.B()
-	err := execErr(t.client.DoMulti(ctx,
-		b.Multi().Build(),
-		b.Hset().Key(k).FieldValue().
-			FieldValue(sessUID, s.UserID.String()).
-			FieldValue(sessCreated, strconv.FormatInt(created, 10)).
-			FieldValue(sessSeen, strconv.FormatInt(s.LastSeen.UnixMilli(), 10)).
-			FieldValue(sessUA, s.UserAgent).Build(),
-		b.Pexpire().Key(k).Milliseconds(ttl.Milliseconds()).Build(),
-		b.Zadd().Key(idx).ScoreMember().ScoreMember(float64(created), s.ID).Build(),
-		// Sessions older than the max age are dead, however active.
-		b.Zremrangebyscore().Key(idx).Min("-inf").
-			Max("("+strconv.FormatInt(now.Add(-t.indexTTL).UnixMilli(), 10)).Build(),
-		b.Pexpire().Key(idx).Milliseconds(t.indexTTL.Milliseconds()).Build(),
-		b.Exec().Build(),
-	))
+	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+	evicted, err := createScript.Exec(ctx, t.client,
+		[]string{t.keys.session(s.UserID, s.ID), t.keys.sessions(s.UserID)},
+		[]string{
+			s.ID, s.UserID.String(), ms(s.Created), ms(s.LastSeen), s.UserAgent,
+			strconv.FormatInt(ttl.Milliseconds(), 10),
+			// Sessions created before this are dead, however active.
+			ms(now.Add(-t.indexTTL)),
+			strconv.FormatInt(t.indexTTL.Milliseconds(), 10),
+			strconv.Itoa(t.maxSessions),
+			t.keys.sessionPrefix(s.UserID), dataSuffix,
+		},
+	).AsStrSlice()
 	if err != nil {
 		return fmt.Errorf("redisrepo: create session: %w", err)
+	}
+	// Ended here: refuse them at once on this instance, whose client-side
+	// cache may still hold them for a few ms (revoked.go).
+	if len(evicted) > 0 {
+		t.revoked.add(evicted...)
 	}
 	t.revoked.forget(s.ID)
 	return nil
@@ -284,6 +307,13 @@ func (t *TokenStore) List(ctx context.Context, userID uuid.UUID) ([]profile.Sess
 		return cmp.Or(y.LastSeen.Compare(x.LastSeen), y.Created.Compare(x.Created), cmp.Compare(x.ID, y.ID))
 	})
 	return out, nil
+}
+
+func positiveOr(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
 }
 
 // checkSessionID refuses ids the key layout cannot hold.

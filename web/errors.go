@@ -33,6 +33,7 @@ var errorStatus = []struct {
 	{profile.ErrInvalidPage, http.StatusBadRequest, "invalid page: offset must be 0 or more and limit 1 to 100"},
 	{profile.ErrNotFound, http.StatusNotFound, "not found"},
 	{profile.ErrDataFull, http.StatusConflict, "session data is full: delete a key first"},
+	{profile.ErrDataBudget, http.StatusRequestEntityTooLarge, "session data would exceed its size limit: delete keys first"},
 	// Before ErrUnavailable, which the service adds to it: say which
 	// dependency misbehaved.
 	{profile.ErrBadBackendResponse, http.StatusServiceUnavailable, "the customer database sent an invalid response, try again later"},
@@ -47,7 +48,7 @@ var errorStatus = []struct {
 func classify(err error) (int, string) {
 	for _, e := range errorStatus {
 		if errors.Is(err, e.target) {
-			return e.status, e.message
+			return e.status, detailed(err, e.message)
 		}
 	}
 	// echo's own errors (404, 405, 413, 429, CSRF) and the 400s that
@@ -66,6 +67,15 @@ func classify(err error) (int, string) {
 		return he.Code, http.StatusText(he.Code)
 	}
 	return http.StatusInternalServerError, internalError
+}
+
+// detailed is message with the client-safe facts some errors carry: the
+// client of a full session can only act on the limit when it knows it.
+func detailed(err error, message string) string {
+	if be, ok := errors.AsType[*profile.DataBudgetError](err); ok {
+		return fmt.Sprintf("session data would exceed %d bytes: delete keys first", be.Budget)
+	}
+	return message
 }
 
 // ctxErrorHandled marks a request whose error was already answered: echo's

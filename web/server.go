@@ -62,7 +62,9 @@ type SessionData interface {
 	// GetData returns an error wrapping profile.ErrNotFound when key is not set.
 	GetData(ctx context.Context, userID uuid.UUID, sessionID, key string) ([]byte, error)
 	// PutData returns an error wrapping profile.ErrDataFull when the session
-	// already holds profile.MaxDataKeys other keys.
+	// already holds profile.MaxDataKeys other keys, and one wrapping
+	// profile.ErrDataBudget when the data would exceed the session's byte
+	// budget; nothing is written then.
 	PutData(ctx context.Context, userID uuid.UUID, sessionID, key string, value []byte) error
 	DeleteData(ctx context.Context, userID uuid.UUID, sessionID, key string) error
 }

@@ -70,7 +70,11 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	}
 
 	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger})
-	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{IndexTTL: cfg.SessionMaxAge})
+	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{
+		IndexTTL:     cfg.SessionMaxAge,
+		MaxSessions:  cfg.MaxSessions,
+		MaxDataBytes: cfg.SessionDataMaxBytes,
+	})
 	svc := profile.NewService(backend, store, store, profile.Options{
 		BackendTimeout: cfg.BackendTimeout,
 		Logger:         logger,
@@ -116,6 +120,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		"addr", cfg.Addr, "redis", redactURL(cfg.RedisURL), "session_secret", "[masked]",
 		"cookie_secure", cfg.CookieSecure, "trusted_proxies", fmt.Sprint(cfg.TrustedProxies), "backend_latency", cfg.BackendLatency.String(),
 		"token_ttl", cfg.TokenTTL.String(), "session_max_age", cfg.SessionMaxAge.String(), "profile_ttl", cfg.ProfileTTL.String(),
+		"max_sessions_per_user", cfg.MaxSessions, "session_data_max_bytes", cfg.SessionDataMaxBytes,
 		"backend", cfg.redactedBackend(), "backend_token", cfg.BackendToken != "", "webhook", cfg.WebhookSecret != "",
 		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String())
 	return &app{Handler: srv.Handler(), Profile: svc, close: closeRedis}, nil

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/profilecache/profilecache/redisrepo"
 )
 
 // Config is everything the service reads from its environment and flags.
@@ -27,7 +29,13 @@ type Config struct {
 	ProfileTTL      time.Duration
 	LoginRate       float64
 	LoginBurst      int
-	ShutdownTimeout time.Duration
+	// MaxSessions caps one user's sessions (MAX_SESSIONS_PER_USER);
+	// SessionDataMaxBytes is one session's data budget
+	// (SESSION_DATA_MAX_BYTES). Together they bound a user's Redis memory
+	// (docs/limits.md).
+	MaxSessions         int
+	SessionDataMaxBytes int
+	ShutdownTimeout     time.Duration
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto
 	// (TRUSTED_PROXIES); empty: those headers are ignored.
 	TrustedProxies []*net.IPNet
@@ -50,6 +58,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		LoginRate:       1,
 		LoginBurst:      20,
 		ShutdownTimeout: 15 * time.Second,
+
+		MaxSessions:         redisrepo.DefaultMaxSessions,
+		SessionDataMaxBytes: redisrepo.DefaultMaxDataBytes,
 	}
 	var errs []error
 	env := func(name string, parse func(string) error) {
@@ -107,6 +118,20 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		cfg.LoginBurst, err = strconv.Atoi(v)
 		if err != nil || cfg.LoginBurst < 1 {
 			return fmt.Errorf("invalid burst %q (a whole number >= 1)", v)
+		}
+		return nil
+	})
+	env("MAX_SESSIONS_PER_USER", func(v string) (err error) {
+		cfg.MaxSessions, err = strconv.Atoi(v)
+		if err != nil || cfg.MaxSessions < 1 {
+			return fmt.Errorf("invalid session count %q (a whole number >= 1)", v)
+		}
+		return nil
+	})
+	env("SESSION_DATA_MAX_BYTES", func(v string) (err error) {
+		cfg.SessionDataMaxBytes, err = strconv.Atoi(v)
+		if err != nil || cfg.SessionDataMaxBytes < 1 {
+			return fmt.Errorf("invalid byte count %q (a whole number >= 1)", v)
 		}
 		return nil
 	})

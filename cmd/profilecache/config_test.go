@@ -35,6 +35,22 @@ func TestLoadConfig(t *testing.T) {
 		{name: "NegativeLatency", env: map[string]string{"BACKEND_LATENCY": "-1s"}, wantErr: "BACKEND_LATENCY"},
 		{name: "BadBool", env: map[string]string{"COOKIE_SECURE": "yes please"}, wantErr: "COOKIE_SECURE"},
 		{name: "BadRate", env: map[string]string{"LOGIN_RATE": "0"}, wantErr: "LOGIN_RATE"},
+		{name: "SessionLimitsDefault", check: func(t *testing.T, c Config) {
+			if c.MaxSessions != 20 || c.SessionDataMaxBytes != 256<<10 {
+				t.Fatalf("MaxSessions=%d SessionDataMaxBytes=%d, want 20 and 262144", c.MaxSessions, c.SessionDataMaxBytes)
+			}
+		}},
+		{name: "SessionLimitsSet", env: map[string]string{"MAX_SESSIONS_PER_USER": "5", "SESSION_DATA_MAX_BYTES": "1000"}, check: func(t *testing.T, c Config) {
+			if c.MaxSessions != 5 || c.SessionDataMaxBytes != 1000 {
+				t.Fatalf("MaxSessions=%d SessionDataMaxBytes=%d, want 5 and 1000", c.MaxSessions, c.SessionDataMaxBytes)
+			}
+		}},
+		{name: "ZeroSessions", env: map[string]string{"MAX_SESSIONS_PER_USER": "0"}, wantErr: `MAX_SESSIONS_PER_USER: invalid session count "0" (a whole number >= 1)`},
+		{name: "BadSessions", env: map[string]string{"MAX_SESSIONS_PER_USER": "twenty"}, wantErr: "MAX_SESSIONS_PER_USER"},
+		{name: "FractionalSessions", env: map[string]string{"MAX_SESSIONS_PER_USER": "2.5"}, wantErr: "MAX_SESSIONS_PER_USER"},
+		{name: "NegativeDataBytes", env: map[string]string{"SESSION_DATA_MAX_BYTES": "-1"}, wantErr: `SESSION_DATA_MAX_BYTES: invalid byte count "-1"`},
+		{name: "UnitDataBytes", env: map[string]string{"SESSION_DATA_MAX_BYTES": "256KiB"}, wantErr: "SESSION_DATA_MAX_BYTES"},
+		{name: "HugeDataBytes", env: map[string]string{"SESSION_DATA_MAX_BYTES": "99999999999999999999"}, wantErr: "SESSION_DATA_MAX_BYTES"},
 		{name: "UnknownFlag", args: []string{"-nope"}, wantErr: "flags"},
 		{name: "StrayArgument", args: []string{"serve"}, wantErr: "unexpected arguments"},
 	}
