@@ -3,8 +3,10 @@ package web_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -385,6 +387,29 @@ func TestSessionData(t *testing.T) {
 			t.Fatalf("status = %d, want %d", got, want)
 		}
 		errorBody(t, rec)
+	})
+
+	// Over the session's byte budget: 413 with the budget in the message,
+	// nothing written; the 409 for too many keys is unchanged (Full).
+	t.Run("OverBudget", func(t *testing.T) {
+		env := newTestEnv(t)
+		env.data.budget = 10
+		put := func(key, body string) *httptest.ResponseRecorder {
+			return env.do(t, request{method: http.MethodPut, path: "/api/session/data/" + key, user: zoeID, header: bearer, body: body})
+		}
+		if rec := put("ab", "12345678"); rec.Code != http.StatusNoContent {
+			t.Fatalf("exactly the budget: status = %d; body %s", rec.Code, rec.Body)
+		}
+		rec := put("c", "")
+		if got, want := rec.Code, http.StatusRequestEntityTooLarge; got != want {
+			t.Fatalf("one byte over: status = %d, want %d; body %s", got, want, rec.Body)
+		}
+		if got, want := errorBody(t, rec), "session data would exceed 10 bytes: delete keys first"; got != want {
+			t.Errorf("error = %q, want %q", got, want)
+		}
+		if _, err := env.data.GetData(t.Context(), zoeID, currentSession, "c"); !errors.Is(err, profile.ErrNotFound) {
+			t.Errorf("the refused key was stored: %v", err)
+		}
 	})
 
 	t.Run("CookieAuthNeedsCSRF", func(t *testing.T) {

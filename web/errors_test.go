@@ -30,6 +30,8 @@ func TestErrorMapping(t *testing.T) {
 		{"NotFound", fmt.Errorf("read: %w", profile.ErrNotFound), 404, "not found", "Page not found", false},
 		{"InvalidPage", fmt.Errorf("read: %w", profile.ErrInvalidPage), 400, "invalid page: offset must be 0 or more and limit 1 to 100", "Invalid page", false},
 		{"DataFull", profile.ErrDataFull, 409, "session data is full: delete a key first", "Session data is full", false},
+		{"DataBudget", fmt.Errorf("put: %w", &profile.DataBudgetError{Budget: 262144}), 413, "session data would exceed 262144 bytes: delete keys first", "larger than this service accepts", false},
+		{"DataBudgetBare", profile.ErrDataBudget, 413, "session data would exceed its size limit: delete keys first", "larger than this service accepts", false},
 		{"HTTPErrorPassesThrough", echo.NewHTTPError(http.StatusTeapot, "short and stout"), 418, "short and stout", "Short and stout", false},
 		{"HTTPError500IsGeneric", echo.NewHTTPError(http.StatusInternalServerError, "db password is hunter2"), 500, "internal error", "Something went wrong on our side", false},
 		{"Unknown", errBoom, 500, "internal error", "Something went wrong on our side", false},

@@ -284,6 +284,7 @@ type fakeData struct {
 	mu     sync.Mutex
 	values map[string][]byte
 	err    error
+	budget int // bytes of keys and values per session; 0: none
 }
 
 func newFakeData() *fakeData { return &fakeData{values: map[string][]byte{}} }
@@ -314,6 +315,18 @@ func (f *fakeData) PutData(_ context.Context, userID uuid.UUID, sessionID, key s
 	k := dataKey(userID, sessionID, key)
 	if _, ok := f.values[k]; !ok && f.count(userID, sessionID) >= profile.MaxDataKeys {
 		return fmt.Errorf("fake: put data: %w", profile.ErrDataFull)
+	}
+	if f.budget > 0 {
+		total := len(key) + len(value)
+		prefix := dataKey(userID, sessionID, "")
+		for fk, v := range f.values {
+			if other, ok := strings.CutPrefix(fk, prefix); ok && fk != k {
+				total += len(other) + len(v)
+			}
+		}
+		if total > f.budget {
+			return fmt.Errorf("fake: put data: %w", &profile.DataBudgetError{Budget: f.budget})
+		}
 	}
 	f.values[k] = append([]byte(nil), value...)
 	return nil
