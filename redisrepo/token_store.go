@@ -39,8 +39,9 @@ type TokenOptions struct {
 	// Prefix starts every key. Default DefaultPrefix ("pc"). No braces.
 	Prefix string
 	// IndexTTL is the absolute session max age (SESSION_MAX_AGE): index
-	// entries older than that are pruned, the index itself expires that
-	// long after the user's last login, and Lookup refuses older sessions.
+	// entries older than that are pruned with their keys, the index itself
+	// expires that long plus the token TTL after the user's last login,
+	// and Lookup refuses older sessions.
 	// Default 12h.
 	IndexTTL time.Duration
 	// CacheTTL bounds how long this process keeps a token in its
@@ -117,7 +118,10 @@ func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Dur
 			strconv.FormatInt(ttl.Milliseconds(), 10),
 			// Sessions created before this are dead, however active.
 			ms(now.Add(-t.indexTTL)),
-			strconv.FormatInt(t.indexTTL.Milliseconds(), 10),
+			// The index outlives every token it lists (a token lives at
+			// most max age + ttl), so that no token of the user's is ever
+			// outside it, and outside the cap.
+			strconv.FormatInt((t.indexTTL + ttl).Milliseconds(), 10),
 			strconv.Itoa(t.maxSessions),
 			t.keys.sessionPrefix(s.UserID), dataSuffix,
 		},

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -224,6 +225,7 @@ func TestE2EHostileMemoryBound(t *testing.T) {
 	env, uid := limitsCRM(t, email, password)
 	e := startE2EOn(t, redistest.Start(t), env)
 	c := apiClient(t)
+	usedBefore := usedMemory(t, e.redis)
 	const budget = 256 << 10 // SESSION_DATA_MAX_BYTES's default; the 413 below names it
 
 	ua := strings.Repeat("x", 1000) // stored cut to 256 bytes
@@ -292,6 +294,9 @@ func TestE2EHostileMemoryBound(t *testing.T) {
 		m.keys, m.total(), m.tokens, m.tokenKeys, m.data, m.dataKeys, m.index, m.profile, m.profileKeys)
 	t.Logf("sessions part %d bytes, bound %d bytes (%.3f of it); with the profile %d of %d",
 		sessions, bound, float64(sessions)/float64(bound), m.total(), bound+m.profile)
+	// For reference only (it includes the keyspace and expiry tables, and
+	// whatever else the server allocated meanwhile): used_memory's growth.
+	t.Logf("used_memory grew by %d bytes", usedMemory(t, e.redis)-usedBefore)
 	if m.tokenKeys != maxSessions || m.dataKeys != maxSessions {
 		t.Errorf("%d token hashes and %d data hashes, want %d each", m.tokenKeys, m.dataKeys, maxSessions)
 	}
@@ -380,4 +385,24 @@ func measureUser(t *testing.T, client rueidis.Client, uid string) userMemory {
 		}
 	}
 	return m
+}
+
+// usedMemory is INFO memory's used_memory of a single server.
+func usedMemory(t *testing.T, client rueidis.Client) int {
+	t.Helper()
+	info, err := client.Do(context.Background(), client.B().Info().Section("memory").Build()).ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("used_memory %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no used_memory in INFO memory:\n%s", info)
+	return 0
 }
