@@ -33,6 +33,8 @@ var errorStatus = []struct {
 	{profile.ErrInvalidPage, http.StatusBadRequest, "invalid page: offset must be 0 or more and limit 1 to 100"},
 	{profile.ErrNotFound, http.StatusNotFound, "not found"},
 	{profile.ErrDataFull, http.StatusConflict, "session data is full: delete a key first"},
+	{errCrossOrigin, http.StatusForbidden, "cross-origin request refused: use this site's own pages"},
+	{errCSRFToken, http.StatusForbidden, "missing or invalid CSRF token: reload the page and try again"},
 	// Before ErrUnavailable, which the service adds to it: say which
 	// dependency misbehaved.
 	{profile.ErrBadBackendResponse, http.StatusServiceUnavailable, "the customer database sent an invalid response, try again later"},
@@ -50,7 +52,7 @@ func classify(err error) (int, string) {
 			return e.status, e.message
 		}
 	}
-	// echo's own errors (404, 405, 413, 429, CSRF) and the 400s that
+	// echo's own errors (404, 405, 413, 429) and the 400s that
 	// handlers build carry their status and a message meant for clients.
 	var he *echo.HTTPError
 	if errors.As(err, &he) {

@@ -21,7 +21,14 @@ import (
 const loginFailed = "Invalid email or password."
 
 func (s *Server) handleLoginForm(c echo.Context) error {
-	return c.Render(http.StatusOK, "login", loginPage{basePage: s.newBasePage(c, "Sign in")})
+	return c.Render(http.StatusOK, "login", s.newLoginPage(c))
+}
+
+// newLoginPage carries the login form's CSRF token (and sets its cookie).
+func (s *Server) newLoginPage(c echo.Context) loginPage {
+	p := loginPage{basePage: basePage{Title: "Sign in"}}
+	p.CSRF = s.loginToken(c)
+	return p
 }
 
 // handleLogin is the form login: 303 to /profile with a session cookie, or
@@ -30,7 +37,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
 	password := c.FormValue("password")
 
-	page := loginPage{basePage: s.newBasePage(c, "Sign in")}
+	page := s.newLoginPage(c)
 	if len(email) <= maxEmailLen {
 		page.Email = email // the password is never sent back
 	}
@@ -132,16 +139,20 @@ func jsonBodyError(err error) error {
 
 // handleLogout ends the current session, if the request has a valid one,
 // and clears the cookie in any case: an expired or revoked session still
-// lands on /login. Only a store outage is an error (503), and even then this
-// browser is signed out.
+// lands on /login. A live session needs its CSRF token: a forged logout
+// changes nothing (403). Only a store outage is an error (503), and even
+// then this browser is signed out.
 func (s *Server) handleLogout(c echo.Context) error {
-	err := s.cfg.Authenticate(func(c echo.Context) error {
+	err := s.authenticate(func(c echo.Context) error {
 		userID, sessionID, err := sessionIdentity(c)
 		if err != nil {
 			return err
 		}
 		return s.cfg.Sessions.Revoke(c.Request().Context(), userID, sessionID)
 	})(c)
+	if errors.Is(err, errCSRFToken) {
+		return err
+	}
 	s.cfg.Sessions.ClearCookie(c)
 	if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
 		return err
