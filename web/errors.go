@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -43,6 +44,9 @@ var errorStatus = []struct {
 	// not a bug in this service.
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "temporarily unavailable, try again shortly"},
 	{context.Canceled, http.StatusServiceUnavailable, "request cancelled"},
+	// The server's ReadTimeout passed while a handler read the body: a
+	// client that sends too slowly.
+	{os.ErrDeadlineExceeded, http.StatusRequestTimeout, "request timeout: the body came too slowly"},
 }
 
 // classify returns the status and client-safe message for err.
@@ -153,6 +157,7 @@ var errorHeadings = map[int]string{
 	http.StatusForbidden:             "That action was blocked",
 	http.StatusNotFound:              "Page not found",
 	http.StatusMethodNotAllowed:      "That action isn't possible here",
+	http.StatusRequestTimeout:        "That took too long",
 	http.StatusConflict:              "That didn't work",
 	http.StatusRequestEntityTooLarge: "That was too much data",
 	http.StatusUnsupportedMediaType:  "That request didn't look right",
