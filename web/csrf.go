@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/labstack/echo/v4"
 
@@ -169,13 +170,23 @@ func isSafeMethod(m string) bool {
 }
 
 // requestToken is the token the client sent: the header, else the form
-// field. The form is read only for form bodies (net/http parses nothing
-// else), so a JSON or raw body stays for the handler.
-func requestToken(c echo.Context) string {
-	if t := c.Request().Header.Get(csrfHeader); t != "" {
-		return t
+// field. ParseForm reads only form bodies, so a JSON or raw body stays for
+// the handler. A form body that cannot be read is the client's problem,
+// never a 500: the body limit's 413, 408 for one that came too slowly
+// (READ_TIMEOUT), else 400.
+func requestToken(c echo.Context) (string, error) {
+	req := c.Request()
+	if t := req.Header.Get(csrfHeader); t != "" {
+		return t, nil
 	}
-	return c.FormValue(csrfFormField)
+	if err := req.ParseForm(); err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return "", fmt.Errorf("web: read form: %w", err)
+		}
+		return "", badRequest("malformed form body")
+	}
+	return c.FormValue(csrfFormField), nil // multipart forms too
 }
 
 // crossOriginCheck is the global layer 1: every unsafe request but the
@@ -203,8 +214,12 @@ func (s *Server) sessionCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		if isSafeMethod(req.Method) || hasBearer(req) {
 			return next(c)
 		}
+		tok, err := requestToken(c)
+		if err != nil {
+			return err
+		}
 		sid, _ := auth.SessionID(c)
-		if !s.csrf.valid(purposeSession, sid, requestToken(c)) {
+		if !s.csrf.valid(purposeSession, sid, tok) {
 			return fmt.Errorf("web: %s %s: %w", req.Method, c.Path(), errCSRFToken)
 		}
 		return next(c)
@@ -215,7 +230,11 @@ func (s *Server) sessionCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 // form's token must be a pair this server made.
 func (s *Server) loginCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !s.csrf.valid(purposeLogin, s.csrf.nonce(c.Request()), requestToken(c)) {
+		tok, err := requestToken(c)
+		if err != nil {
+			return err
+		}
+		if !s.csrf.valid(purposeLogin, s.csrf.nonce(c.Request()), tok) {
 			return fmt.Errorf("web: form login: %w", errCSRFToken)
 		}
 		return next(c)
