@@ -170,8 +170,8 @@ func isSafeMethod(m string) bool {
 }
 
 // requestToken is the token the client sent: the header, else the form
-// field. ParseForm reads only form bodies, so a JSON or raw body stays for
-// the handler. A form body that cannot be read is the client's problem,
+// field. Only form bodies are read, so a JSON or raw body stays for the
+// handler. A form body that cannot be read is the client's problem,
 // never a 500: the body limit's 413, 408 for one that came too slowly
 // (READ_TIMEOUT), else 400.
 func requestToken(c echo.Context) (string, error) {
@@ -179,14 +179,21 @@ func requestToken(c echo.Context) (string, error) {
 	if t := req.Header.Get(csrfHeader); t != "" {
 		return t, nil
 	}
-	if err := req.ParseForm(); err != nil {
+	err := req.ParseForm()
+	if err == nil {
+		// Multipart too; within the 1 MiB body limit it stays in memory.
+		if err = req.ParseMultipartForm(1 << 20); errors.Is(err, http.ErrNotMultipart) {
+			err = nil
+		}
+	}
+	if err != nil {
 		var he *echo.HTTPError
 		if errors.As(err, &he) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return "", fmt.Errorf("web: read form: %w", err)
 		}
 		return "", badRequest("malformed form body")
 	}
-	return c.FormValue(csrfFormField), nil // multipart forms too
+	return req.Form.Get(csrfFormField), nil
 }
 
 // crossOriginCheck is the global layer 1: every unsafe request but the

@@ -101,6 +101,12 @@ func TestCSRF(t *testing.T) {
 		{"LogoutNoToken", "POST", "/logout", "", signedIn, nil, http.StatusForbidden},
 		{"LogoutCrossSite", "POST", "/logout", "_csrf=" + good, all(signedIn, hdr("Sec-Fetch-Site", "cross-site")), nil, http.StatusForbidden},
 
+		// A form body that cannot be parsed is the client's mistake.
+		{"MalformedFormBody", "POST", "/logout-all", "_csrf=%zz", signedIn, nil, http.StatusBadRequest},
+		{"MalformedLoginFormBody", "POST", "/login", "email=%zz&_csrf=" + loginToken, nonceCookie, nil, http.StatusBadRequest},
+		{"MultipartFormToken", "POST", "/logout-all", "--b\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n" + good + "\r\n--b--\r\n",
+			all(signedIn, hdr("Content-Type", "multipart/form-data; boundary=b")), nil, http.StatusSeeOther},
+
 		// API clients with a Bearer token need none.
 		{"BearerAPI", "POST", "/api/me/refresh", "", all(signedIn, hdr("Authorization", "Bearer some.jwt.here")), nil, http.StatusNoContent},
 		{"BearerSchemeIsCaseInsensitive", "POST", "/api/me/refresh", "", all(signedIn, hdr("Authorization", "bearer some.jwt.here")), nil, http.StatusNoContent},
