@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -9,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/profilecache/profilecache/web"
@@ -163,7 +161,7 @@ func TestCSRF(t *testing.T) {
 func TestEveryUnsafeRouteNeedsCSRF(t *testing.T) {
 	exempt := map[string]bool{"POST /api/login": true, "POST /internal/profile-changed": true}
 	env := newTestEnv(t, func(c *web.Config) {
-		c.Changes = nopChanges{}
+		c.Changes = &fakeChanges{}
 		c.WebhookSecret = strings.Repeat("w", web.MinWebhookSecretLen)
 	})
 	e, ok := env.handler.(*echo.Echo)
@@ -211,10 +209,6 @@ func TestEveryUnsafeRouteNeedsCSRF(t *testing.T) {
 		t.Errorf("refused requests changed the sessions: %d left", n)
 	}
 }
-
-type nopChanges struct{}
-
-func (nopChanges) ProfileChanged(context.Context, uuid.UUID) error { return nil }
 
 // TestCSRFRoundTrip logs in as a plain HTTP client would: GET the form,
 // then POST it with the cookie and the token from the page; then uses the
