@@ -499,7 +499,7 @@ func testSaveRejects(t *testing.T, e env) {
 		"no user id":  {Basic: profile.Basic{FirstName: "x"}},
 		"no order id": noOrderID,
 	} {
-		if err := s.Save(context.Background(), p); err == nil {
+		if err := s.Save(context.Background(), p, ""); err == nil {
 			t.Errorf("Save(%s) = nil, want an error", name)
 		}
 	}

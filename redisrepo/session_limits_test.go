@@ -320,3 +320,39 @@ func testSessionDataBudgetDefault(t *testing.T, e env) {
 		t.Errorf("key %d: %v, want ErrDataFull", profile.MaxDataKeys+1, err)
 	}
 }
+
+// Create is fenced like a profile save (fence.go): a login that began
+// before a logout-all or an erasure creates no session and ends none.
+func TestCreateFenced(t *testing.T) { onTargets(t, testCreateFenced) }
+
+func testCreateFenced(t *testing.T, e env) {
+	ctx := context.Background()
+	s := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{MaxSessions: 1, FenceTTL: time.Minute})
+	uid := uuid.New()
+	sess := func(id string, fence profile.Fence) profile.Session {
+		p := newSession(uid, id, time.Now())
+		p.Fence = fence
+		return p
+	}
+	mustCreate(t, s, sess("before", ""), time.Hour)
+	if _, err := s.RevokeAll(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	fence := profile.Fence(e.str(t, "GET", key(uid, "fence")))
+	mustCreate(t, s, sess("after", fence), time.Hour) // began after the logout-all
+
+	if err := s.Create(ctx, sess("in-flight", ""), time.Hour); !errors.Is(err, profile.ErrFenced) {
+		t.Fatalf("Create that began before the logout-all = %v, want ErrFenced", err)
+	}
+	e.wantLive(t, uid, "after") // not written, and the cap of 1 ended nothing
+
+	if err := s.Erase(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, sess("after-erasure", fence), time.Hour); !errors.Is(err, profile.ErrFenced) {
+		t.Fatalf("Create after an erasure = %v, want ErrFenced", err)
+	}
+	if keys := e.userKeys(t, uid); !slices.Equal(keys, []string{key(uid, "fence")}) {
+		t.Errorf("keys after a fenced Create = %v, want the fence only", keys)
+	}
+}

@@ -49,6 +49,9 @@ type TokenOptions struct {
 	CacheTTL time.Duration
 	// Now is the clock for created/max-age decisions. Default time.Now.
 	Now func() time.Time
+	// FenceTTL is how long the fence that RevokeAll and Erase raise lives
+	// (fence.go): longer than any login or request. Default DefaultFenceTTL.
+	FenceTTL time.Duration
 	// MaxSessions caps the sessions of one user (MAX_SESSIONS_PER_USER): a
 	// login beyond it ends the user's least recently seen sessions in the
 	// same atomic step. Default DefaultMaxSessions.
@@ -69,6 +72,7 @@ type TokenStore struct {
 	keys         keyspace
 	indexTTL     time.Duration
 	cacheTTL     time.Duration
+	fenceTTL     time.Duration
 	now          func() time.Time
 	maxSessions  int
 	maxDataBytes int
@@ -83,6 +87,7 @@ func NewTokenStore(client rueidis.Client, opts TokenOptions) *TokenStore {
 		keys:         newKeyspace(opts.Prefix),
 		indexTTL:     orDefault(opts.IndexTTL, DefaultIndexTTL),
 		cacheTTL:     orDefault(opts.CacheTTL, DefaultCacheTTL),
+		fenceTTL:     orDefault(opts.FenceTTL, DefaultFenceTTL),
 		now:          opts.Now,
 		maxSessions:  positiveOr(opts.MaxSessions, DefaultMaxSessions),
 		maxDataBytes: positiveOr(opts.MaxDataBytes, DefaultMaxDataBytes),
@@ -97,8 +102,10 @@ func NewTokenStore(client rueidis.Client, opts TokenOptions) *TokenStore {
 // Lua call that also keeps the user's index exact and bounded: it drops
 // entries past the max age and entries whose session is gone, and when
 // the user then has more than MaxSessions sessions it ends the least
-// recently seen others (never s), with their data. Created and LastSeen
-// default to now.
+// recently seen others (never s), with their data. If the user's fence has
+// moved from s.Fence (a logout-all or an erasure since the login began),
+// nothing is written and the error wraps profile.ErrFenced. Created and
+// LastSeen default to now.
 func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Duration) error {
 	if err := cmp.Or(checkSessionID(s.UserID, s.ID), checkTTL(ttl)); err != nil {
 		return fmt.Errorf("redisrepo: create session: %w", err)
@@ -112,7 +119,7 @@ func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Dur
 	}
 	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 	evicted, err := createScript.Exec(ctx, t.client,
-		[]string{t.keys.session(s.UserID, s.ID), t.keys.sessions(s.UserID)},
+		[]string{t.keys.session(s.UserID, s.ID), t.keys.sessions(s.UserID), t.keys.fence(s.UserID)},
 		[]string{
 			s.ID, s.UserID.String(), ms(s.Created), ms(s.LastSeen), s.UserAgent,
 			strconv.FormatInt(ttl.Milliseconds(), 10),
@@ -124,10 +131,11 @@ func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Dur
 			strconv.FormatInt((t.indexTTL + ttl).Milliseconds(), 10),
 			strconv.Itoa(t.maxSessions),
 			t.keys.sessionPrefix(s.UserID), dataSuffix,
+			string(s.Fence),
 		},
 	).AsStrSlice()
 	if err != nil {
-		return fmt.Errorf("redisrepo: create session: %w", err)
+		return fmt.Errorf("redisrepo: create session: %w", fencedErr(err))
 	}
 	// Ended here: refuse them at once on this instance, whose client-side
 	// cache may still hold them for a few ms (revoked.go).
@@ -238,17 +246,21 @@ func (t *TokenStore) Revoke(ctx context.Context, userID uuid.UUID, sessionID str
 		b.Exec().Build(),
 	))
 	if err != nil {
+		// Unconfirmed: the caller answers 503 and the user tries again, so
+		// this instance must not quietly refuse a session that still works
+		// elsewhere.
+		t.revoked.forget(sessionID)
 		return fmt.Errorf("redisrepo: revoke session: %w", err)
 	}
 	return nil
 }
 
-// RevokeAll ends every indexed session of the user in one Lua call and
-// returns how many were still alive.
+// RevokeAll ends every indexed session of the user in one Lua call, which
+// also raises the user's fence, and returns how many were still alive.
 func (t *TokenStore) RevokeAll(ctx context.Context, userID uuid.UUID) (int, error) {
 	reply, err := revokeAllScript.Exec(ctx, t.client,
-		[]string{t.keys.sessions(userID)},
-		[]string{t.keys.sessionPrefix(userID), dataSuffix},
+		[]string{t.keys.sessions(userID), t.keys.fence(userID)},
+		[]string{t.keys.sessionPrefix(userID), dataSuffix, newFence(fenceRevoked), strconv.FormatInt(t.fenceTTL.Milliseconds(), 10)},
 	).ToArray()
 	if err == nil && len(reply) != 2 {
 		err = fmt.Errorf("unexpected reply of %d elements", len(reply))
@@ -268,6 +280,28 @@ func (t *TokenStore) RevokeAll(ctx context.Context, userID uuid.UUID) (int, erro
 	// another instance may still sit in this client's cache.
 	t.revoked.add(ids...)
 	return int(live), nil
+}
+
+// Erase deletes every key of the user in one Lua call: sessions, their data,
+// the index, the cached profile and the reload lock. An erasure fence stays
+// for FenceTTL, so that nothing in flight writes the user back.
+func (t *TokenStore) Erase(ctx context.Context, userID uuid.UUID) error {
+	if userID == uuid.Nil {
+		return errors.New("redisrepo: erase user: no user id")
+	}
+	ids, err := eraseScript.Exec(ctx, t.client,
+		[]string{t.keys.sessions(userID), t.keys.fence(userID), t.keys.meta(userID), t.keys.lock(userID)},
+		[]string{t.keys.sessionPrefix(userID), dataSuffix, newFence(fenceErased),
+			strconv.FormatInt(t.fenceTTL.Milliseconds(), 10), t.keys.user(userID)},
+	).AsStrSlice()
+	if err != nil {
+		return fmt.Errorf("redisrepo: erase user: %w", err)
+	}
+	t.revoked.add(ids...)
+	if err := sweepUser(ctx, t.client, t.keys, userID); err != nil {
+		return fmt.Errorf("redisrepo: erase user: %w", err)
+	}
+	return nil
 }
 
 // List returns the user's live sessions, most recently seen first. Index

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -30,10 +31,13 @@ var errorStatus = []struct {
 }{
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, "authentication required"},
 	{profile.ErrInvalidCredentials, http.StatusUnauthorized, "invalid email or password"},
+	{profile.ErrFenced, http.StatusUnauthorized, "every session of this account was just ended: sign in again"},
 	{profile.ErrInvalidPage, http.StatusBadRequest, "invalid page: offset must be 0 or more and limit 1 to 100"},
 	{profile.ErrNotFound, http.StatusNotFound, "not found"},
 	{profile.ErrDataFull, http.StatusConflict, "session data is full: delete a key first"},
 	{profile.ErrDataBudget, http.StatusRequestEntityTooLarge, "session data would exceed its size limit: delete keys first"},
+	{errCrossOrigin, http.StatusForbidden, "cross-origin request refused: use this site's own pages"},
+	{errCSRFToken, http.StatusForbidden, "missing or invalid CSRF token: reload the page and try again"},
 	// Before ErrUnavailable, which the service adds to it: say which
 	// dependency misbehaved.
 	{profile.ErrBadBackendResponse, http.StatusServiceUnavailable, "the customer database sent an invalid response, try again later"},
@@ -42,6 +46,9 @@ var errorStatus = []struct {
 	// not a bug in this service.
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "temporarily unavailable, try again shortly"},
 	{context.Canceled, http.StatusServiceUnavailable, "request cancelled"},
+	// The server's ReadTimeout passed while a handler read the body: a
+	// client that sends too slowly.
+	{os.ErrDeadlineExceeded, http.StatusRequestTimeout, "request timeout: the body came too slowly"},
 }
 
 // classify returns the status and client-safe message for err.
@@ -51,7 +58,7 @@ func classify(err error) (int, string) {
 			return e.status, detailed(err, e.message)
 		}
 	}
-	// echo's own errors (404, 405, 413, 429, CSRF) and the 400s that
+	// echo's own errors (404, 405, 413, 429) and the 400s that
 	// handlers build carry their status and a message meant for clients.
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
@@ -161,6 +168,7 @@ var errorHeadings = map[int]string{
 	http.StatusForbidden:             "That action was blocked",
 	http.StatusNotFound:              "Page not found",
 	http.StatusMethodNotAllowed:      "That action isn't possible here",
+	http.StatusRequestTimeout:        "That took too long",
 	http.StatusConflict:              "That didn't work",
 	http.StatusRequestEntityTooLarge: "That was too much data",
 	http.StatusUnsupportedMediaType:  "That request didn't look right",

@@ -21,7 +21,14 @@ import (
 const loginFailed = "Invalid email or password."
 
 func (s *Server) handleLoginForm(c echo.Context) error {
-	return c.Render(http.StatusOK, "login", loginPage{basePage: s.newBasePage(c, "Sign in")})
+	return c.Render(http.StatusOK, "login", s.newLoginPage(c))
+}
+
+// newLoginPage carries the login form's CSRF token (and sets its cookie).
+func (s *Server) newLoginPage(c echo.Context) loginPage {
+	p := loginPage{basePage: basePage{Title: "Sign in"}}
+	p.CSRF = s.loginToken(c)
+	return p
 }
 
 // handleLogin is the form login: 303 to /profile with a session cookie, or
@@ -30,7 +37,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
 	password := c.FormValue("password")
 
-	page := loginPage{basePage: s.newBasePage(c, "Sign in")}
+	page := s.newLoginPage(c)
 	if len(email) <= maxEmailLen {
 		page.Email = email // the password is never sent back
 	}
@@ -38,7 +45,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 		page.Error = "Enter your email and password."
 		return c.Render(http.StatusBadRequest, "login", page)
 	}
-	userID, err := s.login(c, email, password)
+	userID, fence, err := s.login(c, email, password)
 	if errors.Is(err, profile.ErrInvalidCredentials) {
 		page.Error = loginFailed
 		return c.Render(http.StatusUnauthorized, "login", page)
@@ -46,7 +53,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	issued, err := s.cfg.Sessions.Issue(c.Request().Context(), userID, c.Request().UserAgent())
+	issued, err := s.cfg.Sessions.Issue(c.Request().Context(), userID, fence, c.Request().UserAgent())
 	if err != nil {
 		return err
 	}
@@ -61,11 +68,11 @@ func (s *Server) handleAPILogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	userID, err := s.login(c, strings.TrimSpace(req.Email), req.Password)
+	userID, fence, err := s.login(c, strings.TrimSpace(req.Email), req.Password)
 	if err != nil {
 		return err
 	}
-	issued, err := s.cfg.Sessions.Issue(c.Request().Context(), userID, c.Request().UserAgent())
+	issued, err := s.cfg.Sessions.Issue(c.Request().Context(), userID, fence, c.Request().UserAgent())
 	if err != nil {
 		return err
 	}
@@ -74,9 +81,9 @@ func (s *Server) handleAPILogin(c echo.Context) error {
 
 // login checks the credentials. Absurdly long ones are rejected like wrong
 // ones, without bothering the backend.
-func (s *Server) login(c echo.Context, email, password string) (uuid.UUID, error) {
+func (s *Server) login(c echo.Context, email, password string) (uuid.UUID, profile.Fence, error) {
 	if len(email) > maxEmailLen || len(password) > maxPasswordLen {
-		return uuid.Nil, fmt.Errorf("web: login: credentials too long: %w", profile.ErrInvalidCredentials)
+		return uuid.Nil, "", fmt.Errorf("web: login: credentials too long: %w", profile.ErrInvalidCredentials)
 	}
 	return s.cfg.Profiles.Login(c.Request().Context(), email, password)
 }
@@ -130,22 +137,27 @@ func jsonBodyError(err error) error {
 	return fmt.Errorf("web: read login body: %w", err)
 }
 
-// handleLogout ends the current session, if the request has a valid one,
-// and clears the cookie in any case: an expired or revoked session still
-// lands on /login. Only a store outage is an error (503), and even then this
-// browser is signed out.
+// Revocation wins: every logout below clears the cookie only once the store
+// has confirmed the revocation. When it cannot (an outage: 503), the cookie
+// stays, so that the user can simply try again; saying "signed out" while
+// the session still works would be worse than an error.
+
+// handleLogout ends the current session, if the request has a valid one.
+// An expired or revoked session still clears the cookie and lands on
+// /login; a store outage is a 503 that keeps it. A live session needs its
+// CSRF token: a forged logout changes nothing (403, cookie kept).
 func (s *Server) handleLogout(c echo.Context) error {
-	err := s.cfg.Authenticate(func(c echo.Context) error {
+	err := s.authenticate(func(c echo.Context) error {
 		userID, sessionID, err := sessionIdentity(c)
 		if err != nil {
 			return err
 		}
 		return s.cfg.Sessions.Revoke(c.Request().Context(), userID, sessionID)
 	})(c)
-	s.cfg.Sessions.ClearCookie(c)
 	if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
 		return err
 	}
+	s.cfg.Sessions.ClearCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
@@ -154,10 +166,10 @@ func (s *Server) handleAPILogout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.cfg.Sessions.ClearCookie(c)
 	if err := s.cfg.Sessions.Revoke(c.Request().Context(), userID, sessionID); err != nil {
 		return err
 	}
+	s.cfg.Sessions.ClearCookie(c)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -166,10 +178,10 @@ func (s *Server) handleLogoutAll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.cfg.Sessions.ClearCookie(c)
 	if _, err := s.cfg.Sessions.RevokeAll(c.Request().Context(), userID); err != nil {
 		return err
 	}
+	s.cfg.Sessions.ClearCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
@@ -178,11 +190,11 @@ func (s *Server) handleAPILogoutAll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.cfg.Sessions.ClearCookie(c)
 	n, err := s.cfg.Sessions.RevokeAll(c.Request().Context(), userID)
 	if err != nil {
 		return err
 	}
+	s.cfg.Sessions.ClearCookie(c)
 	return c.JSON(http.StatusOK, revokedJSON{Revoked: n})
 }
 

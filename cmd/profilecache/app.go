@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -24,6 +26,17 @@ type app struct {
 }
 
 func (a *app) Close() { a.close() }
+
+// deriveCSRFKey derives the CSRF token key from a session secret (HKDF-
+// SHA256 with its own label): the JWT's signing key itself never signs
+// anything else.
+func deriveCSRFKey(secret []byte) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, secret, nil, "profilecache/web csrf v1", web.MinCSRFKeyLen)
+	if err != nil {
+		return nil, fmt.Errorf("derive CSRF key: %w", err)
+	}
+	return k, nil
+}
 
 // newApp builds the service from cfg. It is what main runs and what the
 // end-to-end test drives, minus flag parsing and the listener.
@@ -68,10 +81,27 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if cfg.PreviousSecret != nil {
 		previous = append(previous, cfg.PreviousSecret)
 	}
+	// CSRF tokens get their own key, derived from the same secret, so that
+	// every instance agrees on them and a rotation keeps them valid.
+	csrfKey, err := deriveCSRFKey(secret)
+	if err != nil {
+		closeRedis()
+		return nil, err
+	}
+	var csrfPrevious [][]byte
+	for _, p := range previous {
+		k, err := deriveCSRFKey(p)
+		if err != nil {
+			closeRedis()
+			return nil, err
+		}
+		csrfPrevious = append(csrfPrevious, k)
+	}
 
 	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger})
 	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{
 		IndexTTL:     cfg.SessionMaxAge,
+		FenceTTL:     cfg.fenceTTL(),
 		MaxSessions:  cfg.MaxSessions,
 		MaxDataBytes: cfg.SessionDataMaxBytes,
 	})
@@ -80,6 +110,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		Logger:         logger,
 		OnBackendLoad:  m.BackendLoad,
 		OnLockWait:     m.LockWait,
+		Accounts:       tokens,
 	})
 	mgr, err := auth.New(auth.Config{
 		Tokens:          tokens,
@@ -110,6 +141,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		LoginRate:        cfg.LoginRate,
 		LoginBurst:       cfg.LoginBurst,
 		CSRFCookieSecure: cfg.CookieSecure,
+		SecureRequest:    secureRequest(cfg.TrustedProxies),
+		CSRFKey:          csrfKey,
+		CSRFPreviousKeys: csrfPrevious,
 		IPExtractor:      ipExtractor(cfg.TrustedProxies),
 	})
 	if err != nil {
@@ -122,6 +156,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		"token_ttl", cfg.TokenTTL.String(), "session_max_age", cfg.SessionMaxAge.String(), "profile_ttl", cfg.ProfileTTL.String(),
 		"max_sessions_per_user", cfg.MaxSessions, "session_data_max_bytes", cfg.SessionDataMaxBytes,
 		"backend", cfg.redactedBackend(), "backend_token", cfg.BackendToken != "", "webhook", cfg.WebhookSecret != "",
-		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String())
+		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String(),
+		"read_timeout", cfg.ReadTimeout.String(), "write_timeout", cfg.WriteTimeout.String())
 	return &app{Handler: srv.Handler(), Profile: svc, close: closeRedis}, nil
 }
