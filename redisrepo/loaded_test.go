@@ -49,7 +49,9 @@ func testLoaded(t *testing.T, e env) {
 	if _, err := s.Read(ctx, uid, profile.Query{Basic: true}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the read renews", func() bool { return e.str(t, "HGET", key(uid, "meta"), "renewed") != e.str(t, "HGET", key(uid, "meta"), "loaded") })
+	eventually(t, "the read renews", func() bool {
+		return e.str(t, "HGET", key(uid, "meta"), "renewed") != e.str(t, "HGET", key(uid, "meta"), "loaded")
+	})
 	if got := loaded(s); !got.Equal(t0) {
 		t.Fatalf("Loaded after a renewal = %v, want %v", got, t0)
 	}
