@@ -9,6 +9,8 @@ var (
 	FormatMoney    = formatMoney
 	FormatDate     = formatDate
 	DescribeDevice = describeDevice
+	AddressKey     = addressKey
+	AccountKey     = accountKey
 )
 
 // ExecuteZeroPages executes every parsed page with its zero-value page
