@@ -241,7 +241,9 @@ func testE2EBrowserFlow(t *testing.T, target redistest.Target) {
 func TestE2EAPIClient(t *testing.T) { redistest.Targets(t, testE2EAPIClient) }
 
 func testE2EAPIClient(t *testing.T, target redistest.Target) {
-	e := startE2EOn(t, target, nil)
+	// No refresh cooldown: the refresh below, right after the logins'
+	// preloads, must reload (throttle_e2e_test.go tests the cooldown).
+	e := startE2EOn(t, target, map[string]string{"REFRESH_COOLDOWN": "0"})
 	c := &http.Client{}
 	apiLogin := func() string {
 		resp, body := e.do(c, "POST", "/api/login", strings.NewReader(`{"email":"carol@example.com","password":"carol-secret"}`), "Content-Type", "application/json")
