@@ -201,6 +201,15 @@ func testE2EBrowserFlow(t *testing.T, target redistest.Target) {
 	keys := redistest.Keys(t, e.redis, "*")
 	types := map[string]int{}
 	for _, k := range keys {
+		// Login throttle budgets belong to an address or an account, not
+		// to a user's data: one key each, in a hash tag of its own, with
+		// a TTL.
+		if strings.HasPrefix(k, "pc:rl:{a:") || strings.HasPrefix(k, "pc:rl:{e:") {
+			if ttl, _ := e.redis.Do(ctx, e.redis.B().Pttl().Key(k).Build()).AsInt64(); ttl <= 0 || !strings.HasSuffix(k, "}") {
+				t.Errorf("throttle key %q: PTTL %d, want a TTL and the key to end with its hash tag", k, ttl)
+			}
+			continue
+		}
 		if !strings.Contains(k, "{u:") {
 			t.Errorf("key %q has no user hash tag", k)
 			continue
