@@ -250,7 +250,10 @@ func validSessionID(id string) bool {
 // Issue starts a new session for userID and returns its signed JWT. It
 // always makes a new random token and never reuses anything from the
 // request, so a session id planted before login is worthless (fixation).
-func (m *Manager) Issue(ctx context.Context, userID uuid.UUID, userAgent string) (Issued, error) {
+// fence is the user's fence as read when the login began (profile.Fence):
+// if every session of the user has been ended since, no session is created
+// and the error wraps profile.ErrFenced.
+func (m *Manager) Issue(ctx context.Context, userID uuid.UUID, fence profile.Fence, userAgent string) (Issued, error) {
 	if userID == uuid.Nil {
 		return Issued{}, errors.New("auth: issue: nil user id")
 	}
@@ -266,6 +269,7 @@ func (m *Manager) Issue(ctx context.Context, userID uuid.UUID, userAgent string)
 		Created:   now,
 		LastSeen:  now,
 		UserAgent: cleanUserAgent(userAgent),
+		Fence:     fence,
 	}
 	if err := m.tokens.Create(ctx, s, m.ttl); err != nil {
 		return Issued{}, storeError("issue: create session", err)
@@ -341,7 +345,7 @@ func (m *Manager) Sessions(ctx context.Context, userID uuid.UUID) ([]profile.Ses
 // storeError wraps a TokenStore error with op. Anything but not-found is an
 // outage and also wraps profile.ErrUnavailable, so that web answers 503.
 func storeError(op string, err error) error {
-	if errors.Is(err, profile.ErrNotFound) || errors.Is(err, profile.ErrUnavailable) {
+	if errors.Is(err, profile.ErrNotFound) || errors.Is(err, profile.ErrUnavailable) || errors.Is(err, profile.ErrFenced) {
 		return fmt.Errorf("auth: %s: %w", op, err)
 	}
 	return fmt.Errorf("auth: %s: %w: %w", op, profile.ErrUnavailable, err)

@@ -196,7 +196,7 @@ func TestIssueUserAgent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, nil)
-			iss, err := e.m.Issue(t.Context(), userA, tt.give)
+			iss, err := e.m.Issue(t.Context(), userA, "", tt.give)
 			if err != nil {
 				t.Fatalf("Issue: %v", err)
 			}
@@ -215,14 +215,14 @@ func TestIssueErrors(t *testing.T) {
 	t.Run("store down", func(t *testing.T) {
 		e := newEnv(t, nil)
 		e.store.setErr(&e.store.createErr, errStoreDown)
-		_, err := e.m.Issue(t.Context(), userA, "ua")
+		_, err := e.m.Issue(t.Context(), userA, "", "ua")
 		if !errors.Is(err, profile.ErrUnavailable) || !errors.Is(err, errStoreDown) {
 			t.Fatalf("err = %v, want one wrapping ErrUnavailable and the store's error", err)
 		}
 	})
 	t.Run("nil user", func(t *testing.T) {
 		e := newEnv(t, nil)
-		if _, err := e.m.Issue(t.Context(), uuid.Nil, "ua"); err == nil {
+		if _, err := e.m.Issue(t.Context(), uuid.Nil, "", "ua"); err == nil {
 			t.Fatal("Issue(uuid.Nil) err = nil, want an error")
 		}
 	})

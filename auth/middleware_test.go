@@ -55,7 +55,7 @@ func (e *env) serve(req *http.Request) result {
 
 func (e *env) issue(tb testing.TB, userID uuid.UUID) auth.Issued {
 	tb.Helper()
-	iss, err := e.m.Issue(tb.Context(), userID, "test-agent/1.0")
+	iss, err := e.m.Issue(tb.Context(), userID, "", "test-agent/1.0")
 	if err != nil {
 		tb.Fatalf("Issue: %v", err)
 	}

@@ -115,10 +115,10 @@ func TestLoginAndReadThroughService(t *testing.T) {
 	svc := profile.NewService(cl, store, store, profile.Options{})
 	ctx := context.Background()
 
-	if _, err := svc.Login(ctx, zoeEmail, "wrong"); !errors.Is(err, profile.ErrInvalidCredentials) {
+	if _, _, err := svc.Login(ctx, zoeEmail, "wrong"); !errors.Is(err, profile.ErrInvalidCredentials) {
 		t.Fatalf("wrong password: err=%v, want ErrInvalidCredentials", err)
 	}
-	id, err := svc.Login(ctx, "ZOE@example.com", zoePassword)
+	id, _, err := svc.Login(ctx, "ZOE@example.com", zoePassword)
 	if err != nil {
 		t.Fatal(err)
 	}

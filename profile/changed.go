@@ -37,3 +37,34 @@ func (s *Service) ProfileChanged(ctx context.Context, userID uuid.UUID) error {
 	}
 	return nil
 }
+
+// errNoAccounts: CredentialsChanged or Erase on a Service built without
+// Options.Accounts, a wiring mistake.
+var errNoAccounts = errors.New("profile: no Accounts configured")
+
+// CredentialsChanged ends every session of the user at once, on every
+// instance (a password change or a locked account in the CRM), and says how
+// many were live. Logins and reloads in flight are fenced off.
+func (s *Service) CredentialsChanged(ctx context.Context, userID uuid.UUID) (int, error) {
+	if s.opts.Accounts == nil {
+		return 0, errNoAccounts
+	}
+	n, err := s.opts.Accounts.RevokeAll(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("credentials changed: %w", unavailable(err))
+	}
+	return n, nil
+}
+
+// Erase deletes everything cached of the user and ends every session (a
+// GDPR erasure in the CRM). A reload or login in flight writes nothing
+// afterwards: the fence.
+func (s *Service) Erase(ctx context.Context, userID uuid.UUID) error {
+	if s.opts.Accounts == nil {
+		return errNoAccounts
+	}
+	if err := s.opts.Accounts.Erase(ctx, userID); err != nil {
+		return fmt.Errorf("erase: %w", unavailable(err))
+	}
+	return nil
+}

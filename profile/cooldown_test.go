@@ -89,7 +89,7 @@ func testServiceRefreshCooldown(t *testing.T, srv redistest.Target) {
 	wantTooSoon(t, s1.Refresh(ctx, alice), cooldown)
 
 	// Login's preload is not a refresh: it loads, young profile or not.
-	if _, err := s1.Login(ctx, "alice@example.com", "alice-secret"); err != nil {
+	if _, _, err := s1.Login(ctx, "alice@example.com", "alice-secret"); err != nil {
 		t.Fatal(err)
 	}
 	loads(3)

@@ -73,7 +73,7 @@ func testServiceLoginBackendFailure(t *testing.T, srv redistest.Target) {
 			svc, _ := newService(t, srv, tt.backend, profile.Options{BackendTimeout: 200 * time.Millisecond})
 			done := make(chan error, 1)
 			go func() {
-				_, err := svc.Login(context.Background(), "alice@example.com", "alice-secret")
+				_, _, err := svc.Login(context.Background(), "alice@example.com", "alice-secret")
 				done <- err
 			}()
 			var err error
@@ -122,7 +122,8 @@ func TestServiceReadStoreDown(t *testing.T) {
 // maxmemory pressure evicting faster than the service fills it.
 type evictingStore struct{ profile.Store }
 
-func (evictingStore) Save(context.Context, *profile.Profile) error { return nil }
+func (evictingStore) Save(context.Context, *profile.Profile, profile.Fence) error { return nil }
+func (evictingStore) Fence(context.Context, uuid.UUID) (profile.Fence, error)     { return "", nil }
 func (evictingStore) Read(context.Context, uuid.UUID, profile.Query) (profile.View, error) {
 	return profile.View{}, profile.ErrNotFound
 }

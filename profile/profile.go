@@ -31,6 +31,10 @@ var (
 	// the refresh cooldown. The error is a *TooSoonError, which says when to
 	// try again. Maps to 429.
 	ErrTooSoon = errors.New("the profile was loaded moments ago")
+	// ErrFenced: every session of the user was ended (logout-all, changed
+	// credentials, erasure) while a login or reload was in flight, so it
+	// wrote nothing. Maps to 401: the user has to sign in again.
+	ErrFenced = errors.New("the user's sessions were ended meanwhile")
 )
 
 // TooSoonError refuses a refresh of a profile younger than the cooldown.
@@ -50,6 +54,13 @@ func (e *TooSoonError) Is(target error) bool { return target == ErrTooSoon }
 // RetryAfter is when the client may refresh again (web sends it as the
 // Retry-After header).
 func (e *TooSoonError) RetryAfter() time.Duration { return e.Wait }
+
+// Fence is a user's revocation fence: an opaque value that changes whenever
+// every session of the user is ended. Work that began under one fence (a
+// login, a profile reload) commits only while the fence is unchanged, checked
+// atomically with the write, so that a revocation or an erasure is never
+// undone by something already in flight. "" means no recent revocation.
+type Fence string
 
 // Basic is the profile's basic data, stored as one hash.
 type Basic struct {
@@ -188,8 +199,12 @@ type Backend interface {
 type Store interface {
 	// Save replaces the user's whole profile in one atomic step and (re)sets
 	// its expiry: a concurrent Read sees the old or the new profile, never a
-	// mix of both.
-	Save(ctx context.Context, p *Profile) error
+	// mix of both. fence is the user's Fence as read before the profile was
+	// fetched: if every session of the user has been ended since, Save writes
+	// nothing and returns an error wrapping ErrFenced.
+	Save(ctx context.Context, p *Profile, fence Fence) error
+	// Fence returns the user's current revocation fence (no cache).
+	Fence(ctx context.Context, userID uuid.UUID) (Fence, error)
 	// Read returns the parts q asks for, all from one stored version. It
 	// returns an error wrapping ErrNotFound when the profile, or any key of
 	// it that q needs, is missing.

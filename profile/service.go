@@ -36,6 +36,9 @@ type Options struct {
 	// Now is the clock the cooldown is measured with. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Accounts ends sessions for CredentialsChanged and Erase; without it
+	// those return an error.
+	Accounts Accounts
 }
 
 // Service is the profile cache: reads go to the store, and a miss reloads the
@@ -71,8 +74,10 @@ func NewService(b Backend, s Store, l Locker, opts Options) *Service {
 }
 
 // Login authenticates against the backend and preloads the user's profile,
-// so that the pages after login read only the cache.
-func (s *Service) Login(ctx context.Context, email, password string) (uuid.UUID, error) {
+// so that the pages after login read only the cache. The Fence it returns
+// goes into the new session (Session.Fence): should every session of the
+// user be ended before that session is created, creating it fails.
+func (s *Service) Login(ctx context.Context, email, password string) (uuid.UUID, Fence, error) {
 	// A CRM that hangs at sign-in must not hang the login: same bound as a
 	// profile load.
 	actx, cancel := context.WithTimeout(ctx, s.opts.BackendTimeout)
@@ -80,14 +85,20 @@ func (s *Service) Login(ctx context.Context, email, password string) (uuid.UUID,
 	cancel()
 	if err != nil {
 		if errors.Is(err, ErrInvalidCredentials) {
-			return uuid.Nil, err
+			return uuid.Nil, "", err
 		}
-		return uuid.Nil, fmt.Errorf("login: authenticate: %w", unavailable(err))
+		return uuid.Nil, "", fmt.Errorf("login: authenticate: %w", unavailable(err))
+	}
+	// Read right after the backend said yes: a revocation from here on
+	// defeats this login.
+	fence, err := s.store.Fence(ctx, id)
+	if err != nil {
+		return uuid.Nil, "", fmt.Errorf("login: %w", unavailable(err))
 	}
 	if err := s.reload(ctx, id, nil, false); err != nil {
-		return uuid.Nil, fmt.Errorf("login: preload: %w", err)
+		return uuid.Nil, "", fmt.Errorf("login: preload: %w", err)
 	}
-	return id, nil
+	return id, fence, nil
 }
 
 // Read returns what q asks for, reloading the profile from the backend when
@@ -288,7 +299,10 @@ func (s *Service) waitUnlocked(ctx context.Context, userID uuid.UUID) error {
 	}
 }
 
-// load fetches every section concurrently and saves them as one profile.
+// load fetches every section concurrently and saves them as one profile,
+// unless every session of the user was ended during the fetch (the fence):
+// then the request that wanted it has no session left, and an erased user
+// must not come back.
 func (s *Service) load(ctx context.Context, userID uuid.UUID) (err error) {
 	start := time.Now()
 	defer func() {
@@ -296,11 +310,15 @@ func (s *Service) load(ctx context.Context, userID uuid.UUID) (err error) {
 			s.opts.OnBackendLoad(time.Since(start), err)
 		}
 	}()
+	fence, err := s.store.Fence(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("load profile: %w", unavailable(err))
+	}
 	p, err := s.fetch(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("load profile: %w", unavailable(err))
 	}
-	if err := s.store.Save(ctx, p); err != nil {
+	if err := s.store.Save(ctx, p, fence); err != nil {
 		return fmt.Errorf("save profile: %w", unavailable(err))
 	}
 	return nil
@@ -340,7 +358,7 @@ func wrap(section string, err error) error {
 // unavailable marks an infrastructure failure as ErrUnavailable (503) unless
 // it already carries a domain meaning.
 func unavailable(err error) error {
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidCredentials) {
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrFenced) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -66,10 +66,10 @@ func testServiceLoginPreloads(t *testing.T, srv redistest.Target) {
 	svc, _ := newService(t, srv, b, profile.Options{})
 	ctx := context.Background()
 
-	if _, err := svc.Login(ctx, "alice@example.com", "wrong"); !errors.Is(err, profile.ErrInvalidCredentials) {
+	if _, _, err := svc.Login(ctx, "alice@example.com", "wrong"); !errors.Is(err, profile.ErrInvalidCredentials) {
 		t.Fatalf("bad password: err=%v, want ErrInvalidCredentials", err)
 	}
-	id, err := svc.Login(ctx, "alice@example.com", "alice-secret")
+	id, _, err := svc.Login(ctx, "alice@example.com", "alice-secret")
 	if err != nil {
 		t.Fatal(err)
 	}

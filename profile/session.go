@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -17,6 +18,20 @@ type Session struct {
 	Created   time.Time
 	LastSeen  time.Time
 	UserAgent string
+	// Fence is the user's Fence as read when the login began. A store
+	// refuses to create the session (ErrFenced) once it has moved: a login
+	// in flight does not survive a logout-all or an erasure.
+	Fence Fence
+}
+
+// Accounts ends a user's sessions on the system of record's word.
+// Implemented by redisrepo.TokenStore. Both raise the user's Fence in the
+// same atomic step.
+type Accounts interface {
+	// RevokeAll ends every session of the user and says how many were live.
+	RevokeAll(ctx context.Context, userID uuid.UUID) (int, error)
+	// Erase deletes every key of the user: profile, sessions and their data.
+	Erase(ctx context.Context, userID uuid.UUID) error
 }
 
 // Limits of the per-session key/value data (a cart, a wizard's step).

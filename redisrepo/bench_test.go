@@ -76,7 +76,7 @@ func BenchmarkSave(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.Save(ctx, p); err != nil {
+		if err := s.Save(ctx, p, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -238,7 +238,7 @@ func newProfileStore(c rueidis.Client, opts redisrepo.ProfileOptions) *redisrepo
 
 func mustSave(t testing.TB, s *redisrepo.ProfileStore, p *profile.Profile) {
 	t.Helper()
-	if err := s.Save(context.Background(), p); err != nil {
+	if err := s.Save(context.Background(), p, ""); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
 }

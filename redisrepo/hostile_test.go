@@ -80,7 +80,7 @@ func testSaveRejectsUnstorableDates(t *testing.T, e env) {
 		uid := uuid.New()
 		p := alice(uid)
 		p.Orders[7].Date = when
-		err := s.Save(context.Background(), p)
+		err := s.Save(context.Background(), p, "")
 		if err == nil || !strings.Contains(err.Error(), "order 7 date") {
 			t.Errorf("Save with an order dated %v: err = %v, want one naming order 7", when.Year(), err)
 		}

@@ -60,7 +60,7 @@ func TestInstrumentCountsCacheHits(t *testing.T) {
 	uid := uuid.New()
 	p := &profile.Profile{Basic: profile.Basic{ID: uid, FirstName: "Zoë", Email: "z@example.com", Created: time.Now()},
 		Orders: []profile.Order{{ID: "o1", Number: "N1", Date: time.Now(), Total: 1, Currency: "EUR"}}}
-	if err := store.Save(ctx, p); err != nil {
+	if err := store.Save(ctx, p, ""); err != nil {
 		t.Fatal(err)
 	}
 	q := profile.Query{Basic: true, Orders: &profile.Page{Limit: 10}}

@@ -18,6 +18,7 @@ const DefaultPrefix = "pc"
 //	pc:{u:<uuid>}:<gen>:orders        LIST   ids in display order; likewise invoices, inquiries
 //	pc:{u:<uuid>}:<gen>:order:<id>    HASH   likewise invoice:<id>, inquiry:<id>
 //	pc:{u:<uuid>}:lock                STRING reload lock owner
+//	pc:{u:<uuid>}:fence               STRING revocation fence (fence.go), short-lived
 //	pc:{u:<uuid>}:sessions            ZSET   session id -> created (unix ms)
 //	pc:{u:<uuid>}:s:<sid>             HASH   session token
 //	pc:{u:<uuid>}:s:<sid>:data        HASH   per-session data
@@ -27,6 +28,7 @@ const DefaultPrefix = "pc"
 const (
 	keyMeta      = "meta"
 	keyLock      = "lock"
+	keyFence     = "fence"
 	keySessions  = "sessions"
 	keySession   = "s"
 	keyData      = "data"
@@ -106,6 +108,7 @@ func encodeUUID(dst *[36]byte, id uuid.UUID) {
 
 func (k keyspace) meta(id uuid.UUID) string     { return k.userKey(id, keyMeta, "", "") }
 func (k keyspace) lock(id uuid.UUID) string     { return k.userKey(id, keyLock, "", "") }
+func (k keyspace) fence(id uuid.UUID) string    { return k.userKey(id, keyFence, "", "") }
 func (k keyspace) sessions(id uuid.UUID) string { return k.userKey(id, keySessions, "", "") }
 
 // sessionPrefix is what a session id is appended to; Lua gets it as an

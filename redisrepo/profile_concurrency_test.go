@@ -107,7 +107,7 @@ func testReplaceIsAtomicForConcurrentReaders(t *testing.T, e env) {
 		if i%2 == 0 {
 			p = b
 		}
-		if err := writer.Save(context.Background(), p); err != nil {
+		if err := writer.Save(context.Background(), p, ""); err != nil {
 			t.Errorf("Save %d: %v", i, err)
 			break
 		}

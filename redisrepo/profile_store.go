@@ -90,8 +90,10 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // Save writes p as a new generation and makes it current in one MULTI/EXEC
-// round trip; the same transaction deletes the previous generation.
-func (s *ProfileStore) Save(ctx context.Context, p *profile.Profile) error {
+// round trip; the same transaction deletes the previous generation. If the
+// user's fence is no longer fence, the transaction deletes what it wrote and
+// Save returns an error wrapping profile.ErrFenced.
+func (s *ProfileStore) Save(ctx context.Context, p *profile.Profile, fence profile.Fence) error {
 	if err := checkProfile(p); err != nil {
 		return fmt.Errorf("redisrepo: save profile: %w", err)
 	}
@@ -129,13 +131,13 @@ func (s *ProfileStore) Save(ctx context.Context, p *profile.Profile) error {
 	}
 	// The swap comes last: should anything before it fail inside EXEC, the
 	// half-written generation is never made current and expires by its TTL.
-	args := append([]string{s.keys.user(uid), gen, strconv.FormatInt(ttl, 10)}, m.pairs()...)
+	args := append([]string{s.keys.user(uid), gen, strconv.FormatInt(ttl, 10), string(fence)}, m.pairs()...)
 	cmds = append(cmds,
-		b.Eval().Script(swapScript).Numkeys(1).Key(s.keys.meta(uid)).Arg(args...).Build(),
+		b.Eval().Script(swapScript).Numkeys(2).Key(s.keys.meta(uid), s.keys.fence(uid)).Arg(args...).Build(),
 		b.Exec().Build(),
 	)
 	if err := execErr(s.client.DoMulti(ctx, cmds...)); err != nil {
-		return fmt.Errorf("redisrepo: save profile: %w", err)
+		return fmt.Errorf("redisrepo: save profile: %w", fencedErr(err))
 	}
 	return nil
 }

@@ -85,7 +85,7 @@ func testWritesAndHotReadsRoundTrips(t *testing.T, e env) {
 	ctx := context.Background()
 	uid := uuid.New()
 	for _, p := range []*profile.Profile{carol(uid, 2000), carol(uid, 2000)} { // a first save, then a replace
-		if err := s.Save(ctx, p); err != nil {
+		if err := s.Save(ctx, p, ""); err != nil {
 			t.Fatal(err)
 		}
 		trips := c.take()

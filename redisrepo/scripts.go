@@ -56,14 +56,21 @@ end
 `
 
 // swapScript flips meta to a freshly written generation and deletes the
-// previous one. It runs as plain EVAL inside Save's MULTI: an EVALSHA there
-// could fail with NOSCRIPT after the generation's writes were queued.
+// previous one; if the user's fence moved since the load began, it deletes
+// the new generation instead (fence.go). It runs as plain EVAL inside Save's
+// MULTI: an EVALSHA there could fail with NOSCRIPT after the generation's
+// writes were queued.
 //
-// KEYS[1] meta. ARGV[1] user base, ARGV[2] new gen, ARGV[3] ttl ms,
-// ARGV[4...] field/value pairs for meta (gen included).
-var swapScript = luaLayout + luaGenKeys + `
+// KEYS[1] meta, KEYS[2] fence. ARGV[1] user base, ARGV[2] new gen, ARGV[3]
+// ttl ms, ARGV[4] the fence read before the load, ARGV[5...] field/value
+// pairs for meta (gen included).
+var swapScript = luaLayout + luaGenKeys + luaFenced + `
+if fenced(KEYS[2], ARGV[4]) then
+  unlink_all(gen_keys(ARGV[1], ARGV[2]))
+  return redis.error_reply('` + errFencedReply + `')
+end
 local old = redis.call('HGET', KEYS[1], F_GEN)
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if old and old ~= ARGV[2] then
   unlink_all(gen_keys(ARGV[1], old))
@@ -168,11 +175,14 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 `, sessSeen))
 
-// revokeAllScript ends every session in the user's index.
+// revokeAllScript ends every session in the user's index and raises the
+// user's fence, so that no login or reload in flight undoes it.
 //
-// KEYS[1] index. ARGV[1] session key prefix, ARGV[2] data key suffix.
+// KEYS[1] index, KEYS[2] fence. ARGV[1] session key prefix, ARGV[2] data key
+// suffix, ARGV[3] new fence value, ARGV[4] fence ttl ms.
 // Returns {number of sessions that were still alive, every indexed id}.
 var revokeAllScript = rueidis.NewLuaScript(`
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local live = 0
 for _, id in ipairs(ids) do
@@ -200,4 +210,25 @@ end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ttl)
 return 1
+`)
+
+// eraseScript deletes every key of the user, raising an erasure fence
+// first: sessions, their data and the index, meta and its generation, and
+// the reload lock. Returns every indexed session id.
+//
+// KEYS[1] index, KEYS[2] fence, KEYS[3] meta, KEYS[4] lock. ARGV[1] session
+// key prefix, ARGV[2] data key suffix, ARGV[3] new fence value, ARGV[4]
+// fence ttl ms, ARGV[5] user base.
+var eraseScript = rueidis.NewLuaScript(luaLayout + luaGenKeys + `
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do
+  redis.call('UNLINK', ARGV[1] .. id, ARGV[1] .. id .. ARGV[2])
+end
+local gen = redis.call('HGET', KEYS[3], F_GEN)
+if gen then
+  unlink_all(gen_keys(ARGV[5], gen))
+end
+redis.call('UNLINK', KEYS[1], KEYS[3], KEYS[4])
+return ids
 `)

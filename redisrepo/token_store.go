@@ -41,6 +41,9 @@ type TokenOptions struct {
 	CacheTTL time.Duration
 	// Now is the clock for created/max-age decisions. Default time.Now.
 	Now func() time.Time
+	// FenceTTL is how long the fence that RevokeAll and Erase raise lives
+	// (fence.go): longer than any login or request. Default DefaultFenceTTL.
+	FenceTTL time.Duration
 }
 
 // TokenStore is the server-side record of sessions (auth.TokenStore) and
@@ -53,6 +56,7 @@ type TokenStore struct {
 	keys     keyspace
 	indexTTL time.Duration
 	cacheTTL time.Duration
+	fenceTTL time.Duration
 	now      func() time.Time
 	revoked  revokedSet
 }
@@ -65,6 +69,7 @@ func NewTokenStore(client rueidis.Client, opts TokenOptions) *TokenStore {
 		keys:     newKeyspace(opts.Prefix),
 		indexTTL: orDefault(opts.IndexTTL, DefaultIndexTTL),
 		cacheTTL: orDefault(opts.CacheTTL, DefaultCacheTTL),
+		fenceTTL: orDefault(opts.FenceTTL, DefaultFenceTTL),
 		now:      opts.Now,
 	}
 	if t.now == nil {
@@ -211,17 +216,21 @@ func (t *TokenStore) Revoke(ctx context.Context, userID uuid.UUID, sessionID str
 		b.Exec().Build(),
 	))
 	if err != nil {
+		// Unconfirmed: the caller answers 503 and the user tries again, so
+		// this instance must not quietly refuse a session that still works
+		// elsewhere.
+		t.revoked.forget(sessionID)
 		return fmt.Errorf("redisrepo: revoke session: %w", err)
 	}
 	return nil
 }
 
-// RevokeAll ends every indexed session of the user in one Lua call and
-// returns how many were still alive.
+// RevokeAll ends every indexed session of the user in one Lua call, which
+// also raises the user's fence, and returns how many were still alive.
 func (t *TokenStore) RevokeAll(ctx context.Context, userID uuid.UUID) (int, error) {
 	reply, err := revokeAllScript.Exec(ctx, t.client,
-		[]string{t.keys.sessions(userID)},
-		[]string{t.keys.sessionPrefix(userID), dataSuffix},
+		[]string{t.keys.sessions(userID), t.keys.fence(userID)},
+		[]string{t.keys.sessionPrefix(userID), dataSuffix, newFence(fenceRevoked), strconv.FormatInt(t.fenceTTL.Milliseconds(), 10)},
 	).ToArray()
 	if err == nil && len(reply) != 2 {
 		err = fmt.Errorf("unexpected reply of %d elements", len(reply))
@@ -241,6 +250,28 @@ func (t *TokenStore) RevokeAll(ctx context.Context, userID uuid.UUID) (int, erro
 	// another instance may still sit in this client's cache.
 	t.revoked.add(ids...)
 	return int(live), nil
+}
+
+// Erase deletes every key of the user in one Lua call: sessions, their data,
+// the index, the cached profile and the reload lock. An erasure fence stays
+// for FenceTTL, so that nothing in flight writes the user back.
+func (t *TokenStore) Erase(ctx context.Context, userID uuid.UUID) error {
+	if userID == uuid.Nil {
+		return errors.New("redisrepo: erase user: no user id")
+	}
+	ids, err := eraseScript.Exec(ctx, t.client,
+		[]string{t.keys.sessions(userID), t.keys.fence(userID), t.keys.meta(userID), t.keys.lock(userID)},
+		[]string{t.keys.sessionPrefix(userID), dataSuffix, newFence(fenceErased),
+			strconv.FormatInt(t.fenceTTL.Milliseconds(), 10), t.keys.user(userID)},
+	).AsStrSlice()
+	if err != nil {
+		return fmt.Errorf("redisrepo: erase user: %w", err)
+	}
+	t.revoked.add(ids...)
+	if err := sweepUser(ctx, t.client, t.keys, userID); err != nil {
+		return fmt.Errorf("redisrepo: erase user: %w", err)
+	}
+	return nil
 }
 
 // List returns the user's live sessions, most recently seen first. Index

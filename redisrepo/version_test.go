@@ -29,14 +29,14 @@ func testVersion(t *testing.T, e env) {
 		t.Fatalf("Version without a profile = %q, want empty", got)
 	}
 	p := alice(uid)
-	if err := s.Save(ctx, p); err != nil {
+	if err := s.Save(ctx, p, ""); err != nil {
 		t.Fatal(err)
 	}
 	v1 := version()
 	if v1 == "" {
 		t.Fatal("Version after Save is empty")
 	}
-	if err := s.Save(ctx, p); err != nil {
+	if err := s.Save(ctx, p, ""); err != nil {
 		t.Fatal(err)
 	}
 	if v2 := version(); v2 == "" || v2 == v1 {

@@ -33,6 +33,7 @@ var errorStatus = []struct {
 }{
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, "authentication required"},
 	{profile.ErrInvalidCredentials, http.StatusUnauthorized, "invalid email or password"},
+	{profile.ErrFenced, http.StatusUnauthorized, "every session of this account was just ended: sign in again"},
 	{profile.ErrInvalidPage, http.StatusBadRequest, "invalid page: offset must be 0 or more and limit 1 to 100"},
 	{profile.ErrNotFound, http.StatusNotFound, "not found"},
 	{profile.ErrDataFull, http.StatusConflict, "session data is full: delete a key first"},

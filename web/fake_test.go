@@ -103,23 +103,23 @@ func (f *fakeProfiles) setErr(err error) {
 	f.err = err
 }
 
-func (f *fakeProfiles) Login(_ context.Context, email, password string) (uuid.UUID, error) {
+func (f *fakeProfiles) Login(_ context.Context, email, password string) (uuid.UUID, profile.Fence, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.logins++
 	if f.err != nil {
-		return uuid.Nil, f.err
+		return uuid.Nil, "", f.err
 	}
 	want, ok := f.passwords[email]
 	if !ok || want != password {
-		return uuid.Nil, fmt.Errorf("fake: login: %w", profile.ErrInvalidCredentials)
+		return uuid.Nil, "", fmt.Errorf("fake: login: %w", profile.ErrInvalidCredentials)
 	}
 	for id, p := range f.profiles {
 		if p.Basic.Email == email {
-			return id, nil
+			return id, "", nil
 		}
 	}
-	return uuid.Nil, fmt.Errorf("fake: login: %w", profile.ErrInvalidCredentials)
+	return uuid.Nil, "", fmt.Errorf("fake: login: %w", profile.ErrInvalidCredentials)
 }
 
 func (f *fakeProfiles) Read(_ context.Context, userID uuid.UUID, q profile.Query) (profile.View, error) {
@@ -212,7 +212,7 @@ func newFakeSessions() *fakeSessions {
 	}}
 }
 
-func (f *fakeSessions) Issue(_ context.Context, userID uuid.UUID, userAgent string) (auth.Issued, error) {
+func (f *fakeSessions) Issue(_ context.Context, userID uuid.UUID, _ profile.Fence, userAgent string) (auth.Issued, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {

@@ -39,7 +39,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 		page.Error = "Enter your email and password."
 		return c.Render(http.StatusBadRequest, "login", page)
 	}
-	userID, err := s.login(c, email, password)
+	userID, fence, err := s.login(c, email, password)
 	if errors.Is(err, profile.ErrInvalidCredentials) {
 		page.Error = loginFailed
 		return c.Render(http.StatusUnauthorized, "login", page)
@@ -47,7 +47,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	issued, err := s.cfg.Sessions.Issue(c.Request().Context(), userID, c.Request().UserAgent())
+	issued, err := s.cfg.Sessions.Issue(c.Request().Context(), userID, fence, c.Request().UserAgent())
 	if err != nil {
 		return err
 	}
@@ -62,11 +62,11 @@ func (s *Server) handleAPILogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	userID, err := s.login(c, strings.TrimSpace(req.Email), req.Password)
+	userID, fence, err := s.login(c, strings.TrimSpace(req.Email), req.Password)
 	if err != nil {
 		return err
 	}
-	issued, err := s.cfg.Sessions.Issue(c.Request().Context(), userID, c.Request().UserAgent())
+	issued, err := s.cfg.Sessions.Issue(c.Request().Context(), userID, fence, c.Request().UserAgent())
 	if err != nil {
 		return err
 	}
@@ -82,18 +82,19 @@ func (s *Server) handleAPILogin(c echo.Context) error {
 // user's logins never do. An attacker can still spend it (a lockout needs
 // wrong passwords at the account rate), which is the price of throttling
 // guesses that come from many addresses.
-func (s *Server) login(c echo.Context, email, password string) (uuid.UUID, error) {
+func (s *Server) login(c echo.Context, email, password string) (uuid.UUID, profile.Fence, error) {
 	ctx := c.Request().Context()
 	account := accountKey(email)
 	if err := take(ctx, s.cfg.LoginByAccount, "account", account); err != nil {
-		return uuid.Nil, err
+		return uuid.Nil, "", err
 	}
 	var id uuid.UUID
+	var fence profile.Fence
 	var err error
 	if len(email) > maxEmailLen || len(password) > maxPasswordLen {
 		err = fmt.Errorf("web: login: credentials too long: %w", profile.ErrInvalidCredentials)
 	} else {
-		id, err = s.cfg.Profiles.Login(ctx, email, password)
+		id, fence, err = s.cfg.Profiles.Login(ctx, email, password)
 	}
 	if !errors.Is(err, profile.ErrInvalidCredentials) {
 		// Detached: a client that hung up after a success must not leave
@@ -102,7 +103,7 @@ func (s *Server) login(c echo.Context, email, password string) (uuid.UUID, error
 			s.log.WarnContext(ctx, "login throttle: refund", "request_id", requestID(c), "err", rerr)
 		}
 	}
-	return id, err
+	return id, fence, err
 }
 
 // decodeLoginJSON reads exactly one JSON object with the fields email and
@@ -154,10 +155,14 @@ func jsonBodyError(err error) error {
 	return fmt.Errorf("web: read login body: %w", err)
 }
 
-// handleLogout ends the current session, if the request has a valid one,
-// and clears the cookie in any case: an expired or revoked session still
-// lands on /login. Only a store outage is an error (503), and even then this
-// browser is signed out.
+// Revocation wins: every logout below clears the cookie only once the store
+// has confirmed the revocation. When it cannot (an outage: 503), the cookie
+// stays, so that the user can simply try again; saying "signed out" while
+// the session still works would be worse than an error.
+
+// handleLogout ends the current session, if the request has a valid one.
+// An expired or revoked session still clears the cookie and lands on
+// /login; a store outage is a 503 that keeps it.
 func (s *Server) handleLogout(c echo.Context) error {
 	err := s.cfg.Authenticate(func(c echo.Context) error {
 		userID, sessionID, err := sessionIdentity(c)
@@ -166,10 +171,10 @@ func (s *Server) handleLogout(c echo.Context) error {
 		}
 		return s.cfg.Sessions.Revoke(c.Request().Context(), userID, sessionID)
 	})(c)
-	s.cfg.Sessions.ClearCookie(c)
 	if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
 		return err
 	}
+	s.cfg.Sessions.ClearCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
@@ -178,10 +183,10 @@ func (s *Server) handleAPILogout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.cfg.Sessions.ClearCookie(c)
 	if err := s.cfg.Sessions.Revoke(c.Request().Context(), userID, sessionID); err != nil {
 		return err
 	}
+	s.cfg.Sessions.ClearCookie(c)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -190,10 +195,10 @@ func (s *Server) handleLogoutAll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.cfg.Sessions.ClearCookie(c)
 	if _, err := s.cfg.Sessions.RevokeAll(c.Request().Context(), userID); err != nil {
 		return err
 	}
+	s.cfg.Sessions.ClearCookie(c)
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
@@ -202,11 +207,11 @@ func (s *Server) handleAPILogoutAll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.cfg.Sessions.ClearCookie(c)
 	n, err := s.cfg.Sessions.RevokeAll(c.Request().Context(), userID)
 	if err != nil {
 		return err
 	}
+	s.cfg.Sessions.ClearCookie(c)
 	return c.JSON(http.StatusOK, revokedJSON{Revoked: n})
 }
 

@@ -302,10 +302,31 @@ func TestLogout(t *testing.T) {
 		if got, want := rec.Code, http.StatusServiceUnavailable; got != want {
 			t.Errorf("status = %d, want %d", got, want)
 		}
-		if c := cookie(rec, cookieName); c == nil || c.MaxAge >= 0 {
-			t.Errorf("session cookie = %v, want it cleared even so", c)
+		if c := cookie(rec, cookieName); c != nil {
+			t.Errorf("session cookie = %v, want it kept: the logout was not confirmed", c)
 		}
 	})
+
+	// Revocation wins: a revocation the store could not confirm is a 503
+	// that keeps the cookie, so that the user can try again.
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodPost, "/logout"},
+		{http.MethodPost, "/api/logout"},
+		{http.MethodPost, "/logout-all"},
+		{http.MethodPost, "/api/logout-all"},
+	} {
+		t.Run("RevokeFails"+tc.path, func(t *testing.T) {
+			env := newTestEnv(t)
+			env.sessions.err = fmt.Errorf("redis: %w", profile.ErrUnavailable)
+			rec := env.do(t, request{method: tc.method, path: tc.path, user: zoeID, csrf: true, form: url.Values{}})
+			if got, want := rec.Code, http.StatusServiceUnavailable; got != want {
+				t.Errorf("status = %d, want %d; body %s", got, want, rec.Body)
+			}
+			if c := cookie(rec, cookieName); c != nil {
+				t.Errorf("session cookie = %v, want it kept", c)
+			}
+		})
+	}
 
 	t.Run("API", func(t *testing.T) {
 		env := newTestEnv(t)

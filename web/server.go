@@ -35,8 +35,8 @@ var assets embed.FS
 type Profiles interface {
 	// Login authenticates and preloads the user's profile. It returns an
 	// error wrapping profile.ErrInvalidCredentials for an unknown email and a
-	// wrong password alike.
-	Login(ctx context.Context, email, password string) (uuid.UUID, error)
+	// wrong password alike, and the user's fence for the new session.
+	Login(ctx context.Context, email, password string) (uuid.UUID, profile.Fence, error)
 	// Read returns the parts of the user's profile that q names, all from
 	// one stored version.
 	Read(ctx context.Context, userID uuid.UUID, q profile.Query) (profile.View, error)
@@ -46,7 +46,9 @@ type Profiles interface {
 
 // Sessions issues, lists and ends logins. Implemented by *auth.Manager.
 type Sessions interface {
-	Issue(ctx context.Context, userID uuid.UUID, userAgent string) (auth.Issued, error)
+	// Issue fails with profile.ErrFenced when every session of the user
+	// was ended since fence was read.
+	Issue(ctx context.Context, userID uuid.UUID, fence profile.Fence, userAgent string) (auth.Issued, error)
 	SetCookie(c echo.Context, t auth.Issued)
 	ClearCookie(c echo.Context)
 	// Revoke ends one session; a missing one is a no-op.

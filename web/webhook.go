@@ -17,13 +17,26 @@ import (
 	"github.com/profilecache/profilecache/profile"
 )
 
-// ProfileChanges takes the CRM's word that a user's data changed.
-// Implemented by *profile.Service.
+// ProfileChanges takes the CRM's word about a user. Implemented by
+// *profile.Service.
 type ProfileChanges interface {
 	// ProfileChanged makes every session of the user see the backend's
 	// current data from its next request on.
 	ProfileChanged(ctx context.Context, userID uuid.UUID) error
+	// CredentialsChanged ends every session of the user at once (password
+	// changed, account locked) and says how many were live.
+	CredentialsChanged(ctx context.Context, userID uuid.UUID) (int, error)
+	// Erase deletes every key of the user and ends every session.
+	Erase(ctx context.Context, userID uuid.UUID) error
 }
+
+// Webhook events (the "event" field). An absent event is eventProfileChanged,
+// as before events existed.
+const (
+	eventProfileChanged     = "profile_changed"
+	eventCredentialsChanged = "credentials_changed"
+	eventErased             = "erased"
+)
 
 var _ ProfileChanges = (*profile.Service)(nil)
 
@@ -45,23 +58,42 @@ func (s *Server) webhookRoutes(e *echo.Echo) {
 	e.POST(routeProfileChanged, s.handleProfileChanged)
 }
 
-// handleProfileChanged: the CRM says that a user's data changed. Body
-// {"user_id": "<uuid>"} or query ?user_id=<uuid>. 204 once the cached
-// profile is dropped (the user's next request, in any session, loads the
-// new data once), 401 for a wrong secret, 400 for a bad body.
+// handleProfileChanged: the CRM tells about a user. Body {"user_id":
+// "<uuid>", "event": "<event>"} (or query ?user_id=&event=), event one of
+//   - profile_changed (the default): the cached profile is dropped, and the
+//     user's next request, in any session, loads the new data once;
+//   - credentials_changed: every session of the user ends at once;
+//   - erased: every key of the user is deleted and every session ends.
+//
+// 204 once done, 401 for a wrong secret, 400 for a bad body, 503 when Redis
+// could not confirm (the CRM retries).
 func (s *Server) handleProfileChanged(c echo.Context) error {
 	if !s.webhookSecretOK(c.Request().Header.Get(HeaderWebhookSecret)) {
 		return echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong "+HeaderWebhookSecret)
 	}
-	userID, err := webhookUserID(c)
+	in, err := webhookInput(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := s.cfg.Changes.ProfileChanged(ctx, userID); err != nil {
-		return err
+	switch in.event {
+	case eventProfileChanged:
+		if err := s.cfg.Changes.ProfileChanged(ctx, in.userID); err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "profile changed: cached profile dropped", "user", in.userID)
+	case eventCredentialsChanged:
+		n, err := s.cfg.Changes.CredentialsChanged(ctx, in.userID)
+		if err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "credentials changed: every session ended", "user", in.userID, "sessions", n)
+	case eventErased:
+		if err := s.cfg.Changes.Erase(ctx, in.userID); err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "user erased: every key deleted, every session ended", "user", in.userID)
 	}
-	s.log.InfoContext(ctx, "profile changed: cached profile dropped", "user", userID)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -73,49 +105,75 @@ func (s *Server) webhookSecretOK(got string) bool {
 	return got != "" && subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// maxWebhookBody bounds the JSON body; {"user_id": "<uuid>"} is 50 bytes.
+// maxWebhookBody bounds the JSON body; {"user_id": "<uuid>", "event":
+// "credentials_changed"} is 85 bytes.
 const maxWebhookBody = 4 << 10
 
-func webhookUserID(c echo.Context) (uuid.UUID, error) {
+// webhookRequest is what a webhook call asks for.
+type webhookRequest struct {
+	userID uuid.UUID
+	event  string
+}
+
+func webhookInput(c echo.Context) (webhookRequest, error) {
 	req := c.Request()
-	fromQuery := c.QueryParam("user_id")
-	var fromBody string
+	var in struct {
+		UserID *string `json:"user_id"`
+		Event  *string `json:"event"`
+	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, maxWebhookBody+1))
 	if err != nil {
-		return uuid.Nil, badRequest("could not read the body")
+		return webhookRequest{}, badRequest("could not read the body")
 	}
 	if len(body) > maxWebhookBody {
-		return uuid.Nil, badRequest("body too large: send {\"user_id\": \"<uuid>\"}")
+		return webhookRequest{}, badRequest("body too large: send {\"user_id\": \"<uuid>\", \"event\": \"<event>\"}")
 	}
 	if len(strings.TrimSpace(string(body))) > 0 {
 		if mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
-			return uuid.Nil, echo.NewHTTPError(http.StatusUnsupportedMediaType, "send JSON: Content-Type: application/json")
-		}
-		var in struct {
-			UserID *string `json:"user_id"`
+			return webhookRequest{}, echo.NewHTTPError(http.StatusUnsupportedMediaType, "send JSON: Content-Type: application/json")
 		}
 		if err := json.Unmarshal(body, &in); err != nil {
-			return uuid.Nil, badRequest("invalid JSON: send {\"user_id\": \"<uuid>\"}")
+			return webhookRequest{}, badRequest("invalid JSON: send {\"user_id\": \"<uuid>\", \"event\": \"<event>\"}")
 		}
 		if in.UserID == nil {
-			return uuid.Nil, badRequest("missing user_id")
+			return webhookRequest{}, badRequest("missing user_id")
 		}
-		fromBody = *in.UserID
 	}
-	raw := fromBody
+	rawID, err := oneOf("user_id", in.UserID, c.QueryParam("user_id"))
+	if err != nil {
+		return webhookRequest{}, err
+	}
+	if rawID == "" {
+		return webhookRequest{}, badRequest("missing user_id: send {\"user_id\": \"<uuid>\"} or ?user_id=<uuid>")
+	}
+	id, err := uuid.Parse(rawID)
+	if err != nil || id == uuid.Nil || id.String() != strings.ToLower(rawID) {
+		return webhookRequest{}, badRequest("user_id is not a user id (a canonical uuid)")
+	}
+	event, err := oneOf("event", in.Event, c.QueryParam("event"))
+	if err != nil {
+		return webhookRequest{}, err
+	}
+	switch event {
+	case "":
+		event = eventProfileChanged
+	case eventProfileChanged, eventCredentialsChanged, eventErased:
+	default:
+		return webhookRequest{}, badRequest("unknown event: want %s, %s or %s", eventProfileChanged, eventCredentialsChanged, eventErased)
+	}
+	return webhookRequest{userID: id, event: event}, nil
+}
+
+// oneOf is a webhook parameter given in the body, the query or both (then
+// they must agree); "" when given nowhere.
+func oneOf(name string, fromBody *string, fromQuery string) (string, error) {
 	switch {
-	case fromBody == "" && fromQuery == "":
-		return uuid.Nil, badRequest("missing user_id: send {\"user_id\": \"<uuid>\"} or ?user_id=<uuid>")
-	case fromBody == "":
-		raw = fromQuery
-	case fromQuery != "" && fromQuery != fromBody:
-		return uuid.Nil, badRequest("user_id in the query and the body differ")
+	case fromBody == nil || *fromBody == "":
+		return fromQuery, nil
+	case fromQuery != "" && fromQuery != *fromBody:
+		return "", badRequest("%s in the query and the body differ", name)
 	}
-	id, err := uuid.Parse(raw)
-	if err != nil || id == uuid.Nil || id.String() != strings.ToLower(raw) {
-		return uuid.Nil, badRequest("user_id is not a user id (a canonical uuid)")
-	}
-	return id, nil
+	return *fromBody, nil
 }
 
 // errWebhookConfig is returned by New for a webhook secret that is too short.

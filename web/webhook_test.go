@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,27 +18,39 @@ import (
 
 const webhookSecret = "webhook-secret-0123456789"
 
-// fakeChanges records ProfileChanged calls.
+// fakeChanges records webhook calls as "<event> <user id>".
 type fakeChanges struct {
 	mu    sync.Mutex
-	calls []uuid.UUID
+	calls []string
 	err   error
 }
 
-func (f *fakeChanges) ProfileChanged(_ context.Context, id uuid.UUID) error {
+func (f *fakeChanges) record(event string, id uuid.UUID) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return f.err
 	}
-	f.calls = append(f.calls, id)
+	f.calls = append(f.calls, event+" "+id.String())
 	return nil
 }
 
-func (f *fakeChanges) got() []uuid.UUID {
+func (f *fakeChanges) ProfileChanged(_ context.Context, id uuid.UUID) error {
+	return f.record("profile_changed", id)
+}
+
+func (f *fakeChanges) CredentialsChanged(_ context.Context, id uuid.UUID) (int, error) {
+	return 2, f.record("credentials_changed", id)
+}
+
+func (f *fakeChanges) Erase(_ context.Context, id uuid.UUID) error {
+	return f.record("erased", id)
+}
+
+func (f *fakeChanges) got() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]uuid.UUID(nil), f.calls...)
+	return append([]string(nil), f.calls...)
 }
 
 func TestProfileChangedWebhook(t *testing.T) {
@@ -60,7 +73,24 @@ func TestProfileChangedWebhook(t *testing.T) {
 		wantStatus int
 		wantBody   string // in the response
 		wantCalled bool
+		wantEvent  string // default profile_changed
 	}{
+		{name: "credentials changed", req: request{method: "POST", body: fmt.Sprintf(`{"user_id":%q,"event":"credentials_changed"}`, zoeID), header: good},
+			wantStatus: http.StatusNoContent, wantCalled: true, wantEvent: "credentials_changed"},
+		{name: "erased", req: request{method: "POST", body: fmt.Sprintf(`{"user_id":%q,"event":"erased"}`, zoeID), header: good},
+			wantStatus: http.StatusNoContent, wantCalled: true, wantEvent: "erased"},
+		{name: "event in the query", req: request{method: "POST", path: "?event=erased&user_id=" + zoeID.String(), header: map[string]string{web.HeaderWebhookSecret: webhookSecret}},
+			wantStatus: http.StatusNoContent, wantCalled: true, wantEvent: "erased"},
+		{name: "explicit profile_changed", req: request{method: "POST", body: fmt.Sprintf(`{"user_id":%q,"event":"profile_changed"}`, zoeID), header: good},
+			wantStatus: http.StatusNoContent, wantCalled: true},
+		{name: "unknown event", req: request{method: "POST", body: fmt.Sprintf(`{"user_id":%q,"event":"deleted"}`, zoeID), header: good},
+			wantStatus: http.StatusBadRequest, wantBody: "unknown event"},
+		{name: "events differ", req: request{method: "POST", path: "?event=erased", body: fmt.Sprintf(`{"user_id":%q,"event":"credentials_changed"}`, zoeID), header: good},
+			wantStatus: http.StatusBadRequest, wantBody: "differ"},
+		{name: "event not a string", req: request{method: "POST", body: fmt.Sprintf(`{"user_id":%q,"event":1}`, zoeID), header: good},
+			wantStatus: http.StatusBadRequest, wantBody: "invalid JSON"},
+		{name: "erase, store down", req: request{method: "POST", body: fmt.Sprintf(`{"user_id":%q,"event":"erased"}`, zoeID), header: good},
+			changesErr: fmt.Errorf("redis: %w", profile.ErrUnavailable), wantStatus: http.StatusServiceUnavailable},
 		{name: "json body", req: request{method: "POST", body: body, header: good},
 			wantStatus: http.StatusNoContent, wantCalled: true},
 		{name: "query", req: request{method: "POST", path: "?user_id=" + zoeID.String(), header: map[string]string{web.HeaderWebhookSecret: webhookSecret}},
@@ -124,11 +154,12 @@ func TestProfileChangedWebhook(t *testing.T) {
 				}
 			}
 			calls := changes.got()
-			if tt.wantCalled && (len(calls) != 1 || calls[0] != zoeID) {
-				t.Fatalf("ProfileChanged calls=%v, want [%s]", calls, zoeID)
+			want := cmp.Or(tt.wantEvent, "profile_changed") + " " + zoeID.String()
+			if tt.wantCalled && (len(calls) != 1 || calls[0] != want) {
+				t.Fatalf("calls=%v, want [%s]", calls, want)
 			}
 			if !tt.wantCalled && len(calls) != 0 {
-				t.Fatalf("ProfileChanged calls=%v, want none", calls)
+				t.Fatalf("calls=%v, want none", calls)
 			}
 		})
 	}

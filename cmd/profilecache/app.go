@@ -70,13 +70,14 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	}
 
 	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger})
-	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{IndexTTL: cfg.SessionMaxAge})
+	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{IndexTTL: cfg.SessionMaxAge, FenceTTL: cfg.fenceTTL()})
 	svc := profile.NewService(backend, store, store, profile.Options{
 		BackendTimeout:  cfg.BackendTimeout,
 		RefreshCooldown: cfg.RefreshCooldown,
 		Logger:          logger,
 		OnBackendLoad:   m.BackendLoad,
 		OnLockWait:      m.LockWait,
+		Accounts:        tokens,
 	})
 	// Login budgets in Redis, shared by every instance: pc:rl:{a:<address>}
 	// and pc:rl:{e:<hashed email>}.

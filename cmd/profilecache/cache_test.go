@@ -168,7 +168,7 @@ func TestCacheInvalidationAcrossInstances(t *testing.T) {
 		p.Basic.FirstName = "Edited by B"
 		p.Orders[0].Status = "edited-by-b"
 		other := redisrepo.NewProfileStore(srv.Client(t), redisrepo.ProfileOptions{})
-		if err := other.Save(context.Background(), p); err != nil {
+		if err := other.Save(context.Background(), p, ""); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "A serves B's basic data", func() bool { return strings.Contains(a.get(me, tok), "Edited by B") })

@@ -217,3 +217,12 @@ func redactURL(raw string) string {
 	}
 	return u.Redacted()
 }
+
+// fenceTTL is how long a revocation fence lives (redisrepo/fence.go): longer
+// than any login or request that may have begun before the revocation. A
+// login is an authentication and a reload (each bounded by BACKEND_TIMEOUT,
+// the reload's wait by 2s more) plus a few Redis calls; a request is at most
+// one reload plus a few Redis calls.
+func (c Config) fenceTTL() time.Duration {
+	return 2*c.BackendTimeout + 4*c.RedisTimeout + 4*time.Second
+}
