@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: run test deps fmt-check bench bench-test soak
+.PHONY: run test deps fmt-check bench bench-test soak dev-cert
 
 ## run: serve on 127.0.0.1:8080 with the embedded in-memory Redis (set REDIS_URL for a real one)
 run:
@@ -36,3 +36,9 @@ bench-test:
 soak:
 	./scripts/ensure-deps.sh
 	$(GO) run ./cmd/soak $(SOAK_FLAGS)
+
+## dev-cert: a self-signed certificate for localhost in deploy/tls/, so that `docker compose up` can start
+## nginx on your machine (browsers warn about it; use a real certificate anywhere else: docs/deploy.md)
+dev-cert:
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout deploy/tls/tls.key -out deploy/tls/tls.crt

@@ -39,8 +39,13 @@ const MinSecretLen = 32
 // Defaults filled in by New.
 const (
 	DefaultCookieName = "pc_session"
-	DefaultTokenTTL   = 20 * time.Minute
-	DefaultMaxAge     = 12 * time.Hour
+	// SecureCookiePrefix names every Secure session cookie. Browsers take a
+	// "__Host-" cookie only if it is Secure, has Path=/ and no Domain, so a
+	// sibling subdomain or a plain-HTTP response cannot plant or overwrite
+	// one: on HTTPS the service reads only the prefixed name.
+	SecureCookiePrefix = "__Host-"
+	DefaultTokenTTL    = 20 * time.Minute
+	DefaultMaxAge      = 12 * time.Hour
 )
 
 const (
@@ -63,6 +68,8 @@ type Config struct {
 	// MinSecretLen bytes.
 	PreviousSecrets [][]byte
 	// CookieName is the session cookie's name. Default DefaultCookieName.
+	// A Secure cookie is named SecureCookiePrefix + CookieName, so the
+	// name must not carry a prefix itself.
 	CookieName string
 	// CookieSecure marks the cookie Secure (HTTPS only).
 	CookieSecure bool
@@ -120,6 +127,7 @@ type Manager struct {
 	parser     *jwt.Parser
 	verified   verifiedCache // JWTs that passed parser, see verified.go
 	cookieName string
+	secureName string // SecureCookiePrefix + cookieName
 	secure     bool
 	secureReq  func(*http.Request) bool
 	ttl        time.Duration
@@ -146,6 +154,9 @@ func New(cfg Config) (*Manager, error) {
 	if err := (&http.Cookie{Name: cfg.CookieName, Value: "x"}).Valid(); err != nil {
 		return nil, fmt.Errorf("auth: config: cookie name %q: %w", cfg.CookieName, err)
 	}
+	if hasCookiePrefix(cfg.CookieName) {
+		return nil, fmt.Errorf("auth: config: cookie name %q: no __Host- or __Secure- prefix, it is added to Secure cookies", cfg.CookieName)
+	}
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = DefaultTokenTTL
 	}
@@ -168,6 +179,7 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{
 		tokens:     cfg.Tokens,
 		cookieName: cfg.CookieName,
+		secureName: SecureCookiePrefix + cfg.CookieName,
 		secure:     cfg.CookieSecure,
 		secureReq:  cfg.SecureRequest,
 		ttl:        cfg.TokenTTL,
@@ -223,8 +235,37 @@ func hasKey(keys []signingKey, id string) bool {
 	return false
 }
 
-// CookieName is the name of the session cookie.
+// CookieName is the name of the session cookie when it is not Secure;
+// CookieNameFor gives the name a request uses.
 func (m *Manager) CookieName() string { return m.cookieName }
+
+// CookieNameFor is the session cookie's name for r: SecureCookiePrefix +
+// CookieName when the cookie is Secure for r, else CookieName. The
+// middleware reads only this name, so on HTTPS a cookie without the prefix,
+// which anyone on a sibling subdomain or on plain HTTP could have planted,
+// is ignored.
+func (m *Manager) CookieNameFor(r *http.Request) string {
+	if m.cookieSecure(r) {
+		return m.secureName
+	}
+	return m.cookieName
+}
+
+// cookieSecure reports whether the session cookie is Secure for r.
+func (m *Manager) cookieSecure(r *http.Request) bool {
+	return m.secure || (m.secureReq != nil && m.secureReq(r))
+}
+
+// hasCookiePrefix reports a name that browsers treat specially (RFC 6265bis
+// section 4.1.3; they compare case-insensitively).
+func hasCookiePrefix(name string) bool {
+	for _, p := range []string{"__host-", "__secure-"} {
+		if len(name) >= len(p) && strings.EqualFold(name[:len(p)], p) {
+			return true
+		}
+	}
+	return false
+}
 
 // SessionIDFor is the public id of the session that token proves: base64url
 // (no padding) of the first 16 bytes of sha256(token). Stores, listings and

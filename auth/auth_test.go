@@ -51,6 +51,9 @@ func TestNew(t *testing.T) {
 		},
 		{name: "MaxAge equal to TokenTTL", cfg: auth.Config{Tokens: store, Secret: testSecret, TokenTTL: time.Hour, MaxAge: time.Hour}},
 		{name: "invalid cookie name", cfg: auth.Config{Tokens: store, Secret: testSecret, CookieName: "a b"}, wantErr: "cookie name"},
+		// The prefix is added to Secure cookies, never configured.
+		{name: "__Host- cookie name", cfg: auth.Config{Tokens: store, Secret: testSecret, CookieName: "__Host-s"}, wantErr: "prefix"},
+		{name: "__secure- cookie name", cfg: auth.Config{Tokens: store, Secret: testSecret, CookieName: "__secure-s"}, wantErr: "prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -281,8 +284,20 @@ func TestCookies(t *testing.T) {
 				t.Fatalf("%d cookies, want %d", got, want)
 			}
 			ck := cookies[0]
-			if got, want := ck.Name, "pc_session"; got != want {
-				t.Errorf("Name = %q, want %q", got, want)
+			// A Secure cookie is a __Host- cookie: the browser then also
+			// insists on Path=/ and no Domain (checked below).
+			wantName := "pc_session"
+			if tt.wantSecure {
+				wantName = "__Host-pc_session"
+			}
+			if got := ck.Name; got != wantName {
+				t.Errorf("Name = %q, want %q", got, wantName)
+			}
+			if got := e.m.CookieNameFor(c.Request()); got != wantName {
+				t.Errorf("CookieNameFor = %q, want %q", got, wantName)
+			}
+			if ck.Domain != "" {
+				t.Errorf("Domain = %q, want none (host-only)", ck.Domain)
 			}
 			if got, want := ck.Value, tt.wantValue; got != want {
 				t.Errorf("Value = %q, want %q", got, want)
@@ -332,6 +347,48 @@ func TestCookieRoundTrip(t *testing.T) {
 	if got, want := r.rec.Header().Values("Vary"), []string{"Cookie"}; !equalStrings(got, want) {
 		t.Errorf("Vary = %q, want %q (once)", got, want)
 	}
+}
+
+// TestSecureCookieName: on a request whose cookie is Secure the middleware
+// reads only the __Host- cookie, so a plain-named cookie planted by a
+// sibling subdomain or over plain HTTP is not even looked at; on a plain
+// request only the plain name counts (browsers do not send Secure cookies
+// there).
+func TestSecureCookieName(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		httpsProxy bool
+		cookie     string
+		wantOK     bool
+	}{
+		{"https, __Host- cookie", true, "__Host-pc_session", true},
+		{"https, planted plain cookie", true, "pc_session", false},
+		{"http, plain cookie", false, "pc_session", true},
+		{"http, __Host- cookie", false, "__Host-pc_session", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(c *auth.Config) {
+				c.SecureRequest = func(*http.Request) bool { return tt.httpsProxy }
+			})
+			iss := e.issue(t, userA)
+			r := e.serve(cookieRequest(tt.cookie, iss.Token))
+			if got := r.err == nil; got != tt.wantOK {
+				t.Fatalf("err = %v, want ok=%v", r.err, tt.wantOK)
+			}
+			if !tt.wantOK && !errors.Is(r.err, auth.ErrUnauthenticated) {
+				t.Errorf("err = %v, want ErrUnauthenticated", r.err)
+			}
+		})
+	}
+	t.Run("clear follows the request", func(t *testing.T) {
+		e := newEnv(t, func(c *auth.Config) { c.SecureRequest = func(*http.Request) bool { return true } })
+		rec := httptest.NewRecorder()
+		e.m.ClearCookie(echo.New().NewContext(httptest.NewRequest(http.MethodPost, "/logout", nil), rec))
+		cookies := rec.Result().Cookies()
+		if len(cookies) != 1 || cookies[0].Name != "__Host-pc_session" || cookies[0].MaxAge >= 0 || !cookies[0].Secure {
+			t.Errorf("ClearCookie on HTTPS sent %v, want one expired Secure __Host-pc_session", cookies)
+		}
+	})
 }
 
 func TestCookieLastWriteWins(t *testing.T) {

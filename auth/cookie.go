@@ -21,19 +21,24 @@ func (m *Manager) ClearCookie(c echo.Context) {
 }
 
 // writeCookie adds the attributes every session cookie shares (scs's
-// defaults) and the headers that keep shared caches from storing it.
+// defaults) and the headers that keep shared caches from storing it. A
+// Secure cookie gets the __Host- name (CookieNameFor), which also needs
+// Path=/ and no Domain.
 func (m *Manager) writeCookie(c echo.Context, ck *http.Cookie) {
+	ck.Secure = m.cookieSecure(c.Request())
 	ck.Name = m.cookieName
+	if ck.Secure {
+		ck.Name = m.secureName
+	}
 	ck.Path = "/"
 	ck.HttpOnly = true
 	ck.SameSite = http.SameSiteLaxMode
-	ck.Secure = m.secure || (m.secureReq != nil && m.secureReq(c.Request()))
 	h := c.Response().Header()
 	addHeaderValue(h, "Vary", "Cookie")
 	addHeaderValue(h, "Cache-Control", `no-cache="Set-Cookie"`)
 	// The last word wins: the middleware may already have cleared a bad
 	// cookie before a handler (logout, login) writes its own.
-	dropSetCookie(h, m.cookieName)
+	dropSetCookie(h, ck.Name)
 	c.SetCookie(ck)
 }
 

@@ -189,7 +189,7 @@ func (m *Manager) credential(req *http.Request) (raw string, src source, rej *re
 		}
 		raw, src = tok, sourceBearer
 	} else {
-		ck, err := req.Cookie(m.cookieName)
+		ck, err := req.Cookie(m.CookieNameFor(req))
 		if err != nil {
 			return "", sourceNone, &rejNoCredential
 		}

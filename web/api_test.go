@@ -275,7 +275,7 @@ func TestSessionsPage(t *testing.T) {
 		{
 			name:       "LogoutAllWithoutCSRF",
 			req:        request{method: http.MethodPost, path: "/logout-all", user: zoeID, form: url.Values{}},
-			wantStatus: http.StatusBadRequest,
+			wantStatus: http.StatusForbidden,
 		},
 	})
 
@@ -390,7 +390,7 @@ func TestSessionData(t *testing.T) {
 	t.Run("CookieAuthNeedsCSRF", func(t *testing.T) {
 		env := newTestEnv(t)
 		rec := env.do(t, request{method: http.MethodPut, path: "/api/session/data/cart", user: zoeID, body: "v"})
-		if got, want := rec.Code, http.StatusBadRequest; got != want {
+		if got, want := rec.Code, http.StatusForbidden; got != want {
 			t.Errorf("without token: status = %d, want %d", got, want)
 		}
 		rec = env.do(t, request{method: http.MethodPut, path: "/api/session/data/cart", user: zoeID, body: "v", csrf: true,

@@ -8,6 +8,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,8 @@ var errorStatus = []struct {
 	{profile.ErrDataFull, http.StatusConflict, "session data is full: delete a key first"},
 	{profile.ErrTooSoon, http.StatusTooManyRequests, "the profile was loaded moments ago: refresh again after Retry-After seconds"},
 	{errLoginThrottled, http.StatusTooManyRequests, "too many login attempts, try again later"},
+	{errCrossOrigin, http.StatusForbidden, "cross-origin request refused: use this site's own pages"},
+	{errCSRFToken, http.StatusForbidden, "missing or invalid CSRF token: reload the page and try again"},
 	// Before ErrUnavailable, which the service adds to it: say which
 	// dependency misbehaved.
 	{profile.ErrBadBackendResponse, http.StatusServiceUnavailable, "the customer database sent an invalid response, try again later"},
@@ -47,6 +50,9 @@ var errorStatus = []struct {
 	// not a bug in this service.
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "temporarily unavailable, try again shortly"},
 	{context.Canceled, http.StatusServiceUnavailable, "request cancelled"},
+	// The server's ReadTimeout passed while a handler read the body: a
+	// client that sends too slowly.
+	{os.ErrDeadlineExceeded, http.StatusRequestTimeout, "request timeout: the body came too slowly"},
 }
 
 // classify returns the status and client-safe message for err.
@@ -56,7 +62,7 @@ func classify(err error) (int, string) {
 			return e.status, e.message
 		}
 	}
-	// echo's own errors (404, 405, 413, 429, CSRF) and the 400s that
+	// echo's own errors (404, 405, 413, 429) and the 400s that
 	// handlers build carry their status and a message meant for clients.
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
@@ -157,6 +163,7 @@ var errorHeadings = map[int]string{
 	http.StatusForbidden:             "That action was blocked",
 	http.StatusNotFound:              "Page not found",
 	http.StatusMethodNotAllowed:      "That action isn't possible here",
+	http.StatusRequestTimeout:        "That took too long",
 	http.StatusConflict:              "That didn't work",
 	http.StatusRequestEntityTooLarge: "That was too much data",
 	http.StatusUnsupportedMediaType:  "That request didn't look right",

@@ -1,6 +1,9 @@
 package web
 
-import "fmt"
+import (
+	"encoding/base64"
+	"fmt"
+)
 
 // Internals opened to the external web_test package.
 
@@ -38,4 +41,17 @@ func ExecuteZeroPages(s *Server) (map[string]string, error) {
 		return nil, fmt.Errorf("ExecuteZeroPages knows %d pages, the server parses %d", len(zero), len(pageNames))
 	}
 	return out, nil
+}
+
+// CSRF internals, so that tests can make the tokens a page would carry.
+const CSRFCookieName = csrfCookieName
+
+// SessionCSRFToken is the token of sessionID's pages under key.
+func SessionCSRFToken(key []byte, sessionID string) string {
+	return base64.RawURLEncoding.EncodeToString(mac(key, purposeSession, sessionID))
+}
+
+// LoginCSRFToken is the login form's token for the nonce cookie under key.
+func LoginCSRFToken(key []byte, nonce string) string {
+	return base64.RawURLEncoding.EncodeToString(mac(key, purposeLogin, nonce))
 }

@@ -39,9 +39,22 @@ const (
 	// says otherwise (X-Test-Session).
 	currentSession = "sess-current"
 	otherSession   = "sess-other"
-	csrfToken      = "test-csrf-token"
 	cookieName     = "pc_session"
+	// testNonce is the login form's CSRF cookie that request.csrf sends.
+	testNonce = "AAECAwQFBgcICQoLDA0ODw" // base64url of 16 bytes
 )
+
+// testCSRFKey is the CSRF key of every test server.
+var testCSRFKey = []byte("web-test-csrf-key-0123456789abcdef")
+
+// sessionToken is the CSRF token on the pages of session sid.
+func sessionToken(sid string) string { return web.SessionCSRFToken(testCSRFKey, sid) }
+
+// loginToken is the login form's token for testNonce.
+var loginToken = web.LoginCSRFToken(testCSRFKey, testNonce)
+
+// loginCookie is the login form's CSRF cookie, as GET /login sets it.
+func loginCookie() *http.Cookie { return &http.Cookie{Name: web.CSRFCookieName, Value: testNonce} }
 
 var day = time.Date(2026, time.January, 2, 10, 30, 0, 0, time.UTC)
 
@@ -447,6 +460,7 @@ func newTestEnv(tb testing.TB, mods ...func(*web.Config)) *testEnv {
 		Sessions:       env.sessions,
 		Data:           env.data,
 		Authenticate:   fakeAuthenticate,
+		CSRFKey:        testCSRFKey,
 		LoginByAddress: env.byAddress,
 		LoginByAccount: env.byAccount,
 		Logger:         slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -484,9 +498,21 @@ type request struct {
 	body   string
 	// form, when set, is sent url-encoded; with csrf it also gets _csrf.
 	form url.Values
-	// csrf adds the CSRF cookie plus the token (form field, else header),
-	// as a browser that loaded our form would.
+	// csrf adds the token a browser that loaded our page would send (form
+	// field, else header): the session's when signed in (user set), else
+	// the login form's, with its cookie.
 	csrf bool
+}
+
+// token is the CSRF token request.csrf sends.
+func (r request) token() string {
+	if r.user == uuid.Nil {
+		return loginToken
+	}
+	if sid := r.header[hdrSession]; sid != "" {
+		return sessionToken(sid)
+	}
+	return sessionToken(currentSession)
 }
 
 func (e *testEnv) do(tb testing.TB, r request) *httptest.ResponseRecorder {
@@ -500,7 +526,7 @@ func (e *testEnv) do(tb testing.TB, r request) *httptest.ResponseRecorder {
 	if form != nil {
 		if r.csrf {
 			form = cloneValues(form)
-			form.Set("_csrf", csrfToken)
+			form.Set("_csrf", r.token())
 		}
 		body = strings.NewReader(form.Encode())
 	}
@@ -512,9 +538,11 @@ func (e *testEnv) do(tb testing.TB, r request) *httptest.ResponseRecorder {
 		req.Header.Set(hdrUser, r.user.String())
 	}
 	if r.csrf {
-		req.AddCookie(&http.Cookie{Name: "_csrf", Value: csrfToken})
+		if r.user == uuid.Nil {
+			req.AddCookie(loginCookie())
+		}
 		if form == nil {
-			req.Header.Set("X-CSRF-Token", csrfToken)
+			req.Header.Set("X-CSRF-Token", r.token())
 		}
 	}
 	for k, v := range r.header {

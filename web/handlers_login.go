@@ -22,7 +22,14 @@ import (
 const loginFailed = "Invalid email or password."
 
 func (s *Server) handleLoginForm(c echo.Context) error {
-	return c.Render(http.StatusOK, "login", loginPage{basePage: s.newBasePage(c, "Sign in")})
+	return c.Render(http.StatusOK, "login", s.newLoginPage(c))
+}
+
+// newLoginPage carries the login form's CSRF token (and sets its cookie).
+func (s *Server) newLoginPage(c echo.Context) loginPage {
+	p := loginPage{basePage: basePage{Title: "Sign in"}}
+	p.CSRF = s.loginToken(c)
+	return p
 }
 
 // handleLogin is the form login: 303 to /profile with a session cookie, or
@@ -31,7 +38,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
 	password := c.FormValue("password")
 
-	page := loginPage{basePage: s.newBasePage(c, "Sign in")}
+	page := s.newLoginPage(c)
 	if len(email) <= maxEmailLen {
 		page.Email = email // the password is never sent back
 	}
@@ -162,9 +169,10 @@ func jsonBodyError(err error) error {
 
 // handleLogout ends the current session, if the request has a valid one.
 // An expired or revoked session still clears the cookie and lands on
-// /login; a store outage is a 503 that keeps it.
+// /login; a store outage is a 503 that keeps it. A live session needs its
+// CSRF token: a forged logout changes nothing (403, cookie kept).
 func (s *Server) handleLogout(c echo.Context) error {
-	err := s.cfg.Authenticate(func(c echo.Context) error {
+	err := s.authenticate(func(c echo.Context) error {
 		userID, sessionID, err := sessionIdentity(c)
 		if err != nil {
 			return err

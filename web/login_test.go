@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/profilecache/profilecache/profile"
+	"github.com/profilecache/profilecache/web"
 )
 
 func TestLoginForm(t *testing.T) {
@@ -36,29 +38,58 @@ func TestLoginForm(t *testing.T) {
 }
 
 func TestLoginFormCSRFToken(t *testing.T) {
-	env := newTestEnv(t)
+	for _, tc := range []struct {
+		name       string
+		mod        func(*web.Config)
+		wantCookie string
+		wantSecure bool
+	}{
+		{"plain", nil, "pc_csrf", false},
+		{"secure", func(c *web.Config) { c.CSRFCookieSecure = true }, "__Host-pc_csrf", true},
+		{"https via a trusted proxy", func(c *web.Config) {
+			c.SecureRequest = func(r *http.Request) bool { return r.Header.Get("X-Test-HTTPS") == "1" }
+		}, "__Host-pc_csrf", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mods []func(*web.Config)
+			if tc.mod != nil {
+				mods = append(mods, tc.mod)
+			}
+			env := newTestEnv(t, mods...)
+			hdr := map[string]string{"X-Test-HTTPS": "1", "Sec-Fetch-Site": "none"}
 
-	// A plain client gets a real token, as a cookie and in the form.
-	rec := env.do(t, request{path: "/login"})
-	c := cookie(rec, "_csrf")
-	if c == nil {
-		t.Fatal("GET /login set no _csrf cookie")
-	}
-	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" {
-		t.Errorf("_csrf cookie = %+v, want HttpOnly, SameSite=Strict, Path=/", c)
-	}
-	if want := fmt.Sprintf(`name="_csrf" value="%s"`, c.Value); !strings.Contains(rec.Body.String(), want) {
-		t.Errorf("form does not carry the cookie's token %q", c.Value)
-	}
+			// The form carries the signed token of a fresh nonce cookie.
+			rec := env.do(t, request{path: "/login", header: hdr})
+			c := cookie(rec, tc.wantCookie)
+			if c == nil {
+				t.Fatalf("GET /login set no %s cookie; got %v", tc.wantCookie, rec.Result().Cookies())
+			}
+			if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Domain != "" || c.Secure != tc.wantSecure {
+				t.Errorf("CSRF cookie = %+v, want HttpOnly, SameSite=Strict, Path=/, no Domain, Secure=%v", c, tc.wantSecure)
+			}
+			if want := fmt.Sprintf(`name="_csrf" value="%s"`, web.LoginCSRFToken(testCSRFKey, c.Value)); !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("form does not carry the cookie's signed token %s", want)
+			}
+			if strings.Contains(rec.Body.String(), c.Value) {
+				t.Error("the page shows the cookie's nonce itself")
+			}
 
-	// A browser that sends Sec-Fetch-Site gets echo's placeholder, which
-	// must render as an ordinary value.
-	rec = env.do(t, request{path: "/login", header: map[string]string{"Sec-Fetch-Site": "none"}})
-	if rec.Code != http.StatusOK {
-		t.Fatalf("status = %d, want 200", rec.Code)
-	}
-	if want := `name="_csrf" value="_echo_csrf_using_sec_fetch_site_"`; !strings.Contains(rec.Body.String(), want) {
-		t.Errorf("body does not contain %s", want)
+			// Another login form in the same browser reuses the cookie, so
+			// both forms work.
+			req := httptest.NewRequest(http.MethodGet, "/login", nil)
+			for k, v := range hdr {
+				req.Header.Set(k, v)
+			}
+			req.AddCookie(c)
+			rec = httptest.NewRecorder()
+			env.handler.ServeHTTP(rec, req)
+			if got := rec.Result().Cookies(); len(got) != 0 {
+				t.Errorf("second GET /login with the cookie set %v, want none", got)
+			}
+			if want := fmt.Sprintf(`name="_csrf" value="%s"`, web.LoginCSRFToken(testCSRFKey, c.Value)); !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("second form does not carry the same token")
+			}
+		})
 	}
 }
 
@@ -176,7 +207,7 @@ func TestLoginSameAnswer(t *testing.T) {
 		body = strings.ReplaceAll(body, email, "EMAIL")
 		var cookies []string
 		for _, c := range rec.Result().Cookies() {
-			if c.Name != "_csrf" {
+			if c.Name != web.CSRFCookieName {
 				cookies = append(cookies, c.Name)
 			}
 		}

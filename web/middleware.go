@@ -26,29 +26,6 @@ func isProbe(c echo.Context) bool {
 	return false
 }
 
-// csrfSkipper exempts requests that cannot be forged cross-site:
-//   - Bearer-authenticated API calls: a browser never adds an Authorization
-//     header to a cross-site request without a CORS preflight, which this
-//     service does not answer.
-//   - POST /api/login: JSON only (415 otherwise, which a cross-site form
-//     cannot send) and there is no session yet to ride on.
-//   - POST /internal/profile-changed: a server-to-server call that proves
-//     itself with a shared secret header that a cross-site page cannot know.
-//   - probes and static files: no state changes, and no CSRF cookie needed.
-func csrfSkipper(c echo.Context) bool {
-	if hasBearer(c.Request()) {
-		return true
-	}
-	if c.Request().Method == http.MethodPost && c.Path() == routeAPILogin {
-		return true
-	}
-	// By the raw path, so that a disabled webhook (no route) is a plain 404.
-	if c.Request().URL.Path == routeProfileChanged {
-		return true
-	}
-	return isProbe(c)
-}
-
 // hasBearer reports an "Authorization: Bearer <something>" header; the
 // scheme is case-insensitive (RFC 9110 section 11.1).
 func hasBearer(r *http.Request) bool {

@@ -79,9 +79,8 @@ func (s *Server) templateFuncs() template.FuncMap {
 // basePage is embedded in every page struct.
 type basePage struct {
 	Title string
-	// CSRF goes into every form's hidden _csrf field. For browsers that
-	// send Sec-Fetch-Site it is echo's placeholder
-	// (middleware.CSRFUsingSecFetchSite), which the check then ignores.
+	// CSRF goes into every form's hidden _csrf field: the session's token
+	// on signed-in pages, the login token on the login form (csrf.go).
 	CSRF string
 	// UserName is shown in the header of signed-in pages; empty on
 	// anonymous ones, which then have no account menu.
@@ -89,8 +88,7 @@ type basePage struct {
 }
 
 func (s *Server) newBasePage(c echo.Context, title string) basePage {
-	token, _ := c.Get(csrfContextKey).(string)
-	return basePage{Title: title, CSRF: token}
+	return basePage{Title: title, CSRF: s.sessionToken(c)}
 }
 
 type loginPage struct {

@@ -12,12 +12,15 @@ import (
 // Route middleware is composed here, once (compose), not passed to echo,
 // which would compose it again on every request.
 //
-// Authentication: routes with authn need a valid session (cookie or Bearer).
-// POST /logout has no authn: it authenticates inside the handler and goes
-// on without an identity, so that it clears the cookie and lands on /login
-// even when the session has already ended.
+// Authentication: routes with authn need a valid session (cookie or Bearer),
+// and their unsafe methods the session's CSRF token (sessionCSRF): the two
+// come together, so that no signed-in route can lack the check. POST /logout
+// has no authn: it authenticates inside the handler (with the same check)
+// and goes on without an identity, so that it clears the cookie and lands on
+// /login even when the session has already ended. POST /login checks the
+// login form's own token (loginCSRF).
 func (s *Server) Routes(e *echo.Echo) {
-	authn := s.cfg.Authenticate
+	authn := s.authenticate
 	limitLogin := s.loginRateLimit()
 
 	// Machines and assets.
@@ -32,7 +35,7 @@ func (s *Server) Routes(e *echo.Echo) {
 	// Pages.
 	e.GET("/", s.handleRoot)
 	e.GET("/login", s.handleLoginForm)
-	e.POST("/login", compose(s.handleLogin, limitLogin))
+	e.POST("/login", compose(s.handleLogin, s.loginCSRF, limitLogin))
 	e.POST("/logout", s.handleLogout)
 	e.POST("/logout-all", compose(s.handleLogoutAll, authn))
 	e.GET("/profile", compose(s.handleProfilePage, authn))
@@ -58,6 +61,11 @@ func (s *Server) Routes(e *echo.Echo) {
 		e.PUT(path, compose(s.handleAPIPutData, authn))
 		e.DELETE(path, compose(s.handleAPIDeleteData, authn))
 	}
+}
+
+// authenticate is Config.Authenticate followed by the session's CSRF check.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.cfg.Authenticate(s.sessionCSRF(next))
 }
 
 func (s *Server) handleRoot(c echo.Context) error {

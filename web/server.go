@@ -107,8 +107,19 @@ type Config struct {
 	// client cannot dodge the limit by forging it. Behind a trusted proxy
 	// use echo.ExtractIPFromXFFHeader with the proxy's ranges.
 	IPExtractor echo.IPExtractor
-	// CSRFCookieSecure marks the CSRF cookie Secure (HTTPS only).
+	// CSRFCookieSecure marks the login form's CSRF cookie Secure (HTTPS
+	// only) on every response; a Secure cookie is named __Host-pc_csrf.
 	CSRFCookieSecure bool
+	// SecureRequest, when set, marks that cookie Secure for the requests it
+	// approves even without CSRFCookieSecure (HTTPS through a trusted
+	// proxy); the same hook as auth.Config.SecureRequest, so that both
+	// cookies agree.
+	SecureRequest func(*http.Request) bool
+	// CSRFKey signs CSRF tokens (csrf.go), at least MinCSRFKeyLen bytes;
+	// every instance serving one site needs the same key. Nil: a random key
+	// per Server. CSRFPreviousKeys still verify, for key rotation.
+	CSRFKey          []byte
+	CSRFPreviousKeys [][]byte
 	// Changes and WebhookSecret enable POST /internal/profile-changed
 	// (webhook.go); with either unset the route does not exist. The secret
 	// is at least MinWebhookSecretLen bytes.
@@ -127,9 +138,6 @@ const (
 	readyTimeout    = 2 * time.Second
 	ordersPerPage   = profile.DefaultLimit
 	sectionPreview  = 20 // invoices and inquiries shown on the profile page
-	csrfCookieName  = "_csrf"
-	csrfFormField   = "_csrf"
-	csrfContextKey  = "csrf"
 	contentSecurity = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; " +
 		"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 	apiContentSecurity = "default-src 'none'; frame-ancestors 'none'"
@@ -145,6 +153,7 @@ type Server struct {
 	static       fs.FS
 	styleURL     string
 	ids          *requestIDs
+	csrf         *csrfGuard
 }
 
 // New checks cfg, fills in defaults and parses every template once, so a
@@ -188,6 +197,9 @@ func New(cfg Config) (*Server, error) {
 		styleURL: "/static/style.css?v=" + hex.EncodeToString(sum[:4]),
 		ids:      newRequestIDs(),
 	}
+	if s.csrf, err = newCSRFGuard(cfg); err != nil {
+		return nil, err
+	}
 	if s.pages, err = parsePages(assets, s.templateFuncs()); err != nil {
 		return nil, err
 	}
@@ -214,7 +226,8 @@ func (s *Server) Handler() *echo.Echo {
 
 	// Order matters: the request id first so every log line has it; the
 	// logger outside Recover so it sees the final status of a panic; the
-	// body limit before CSRF, which reads the form.
+	// body limit before anything reads the form (the CSRF token checks,
+	// which run with the routes: csrf.go).
 	routes := map[string]bool{} // filled below, once the routes exist
 	global := compose(runRoute,
 		s.requestID,
@@ -232,24 +245,7 @@ func (s *Server) Handler() *echo.Echo {
 			// to limit, and most requests are bodiless GETs.
 			Skipper: func(c echo.Context) bool { return c.Request().Body == http.NoBody },
 		}),
-		middleware.CSRFWithConfig(middleware.CSRFConfig{
-			Skipper:        csrfSkipper,
-			TokenLookup:    "header:" + echo.HeaderXCSRFToken + ",form:" + csrfFormField,
-			ContextKey:     csrfContextKey,
-			CookieName:     csrfCookieName,
-			CookiePath:     "/",
-			CookieHTTPOnly: true,
-			CookieSameSite: http.SameSiteStrictMode,
-			CookieSecure:   s.cfg.CSRFCookieSecure,
-			ErrorHandler: func(err error, c echo.Context) error {
-				var he *echo.HTTPError
-				code := http.StatusForbidden
-				if errors.As(err, &he) {
-					code = he.Code
-				}
-				return echo.NewHTTPError(code, "missing or invalid CSRF token: reload the page and try again").WithInternal(err)
-			},
-		}))
+		s.crossOriginCheck)
 	// echo v4 builds the middleware chain anew for every request: it
 	// applies e.Use's middleware to the handler of the route it found, a
 	// closure per middleware per request. This chain is built once; the one

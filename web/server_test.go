@@ -306,7 +306,7 @@ func TestMetrics(t *testing.T) {
 	if got, want := rec.Body.String(), "profilecache_up 1\n"; got != want {
 		t.Errorf("body = %q, want %q", got, want)
 	}
-	if c := cookie(rec, "_csrf"); c != nil {
+	if c := cookie(rec, web.CSRFCookieName); c != nil {
 		t.Errorf("/metrics sets a CSRF cookie: %v", c)
 	}
 }

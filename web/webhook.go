@@ -50,7 +50,7 @@ const (
 
 // webhookRoutes registers POST /internal/profile-changed when a secret is
 // configured; without one the route does not exist (404). It has no session
-// and no CSRF token (csrfSkipper): the shared secret is its authentication.
+// and no CSRF token (csrf.go): the shared secret is its authentication.
 func (s *Server) webhookRoutes(e *echo.Echo) {
 	if s.cfg.WebhookSecret == "" || s.cfg.Changes == nil {
 		return

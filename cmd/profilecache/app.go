@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -24,6 +26,17 @@ type app struct {
 }
 
 func (a *app) Close() { a.close() }
+
+// deriveCSRFKey derives the CSRF token key from a session secret (HKDF-
+// SHA256 with its own label): the JWT's signing key itself never signs
+// anything else.
+func deriveCSRFKey(secret []byte) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, secret, nil, "profilecache/web csrf v1", web.MinCSRFKeyLen)
+	if err != nil {
+		return nil, fmt.Errorf("derive CSRF key: %w", err)
+	}
+	return k, nil
+}
 
 // newApp builds the service from cfg. It is what main runs and what the
 // end-to-end test drives, minus flag parsing and the listener.
@@ -67,6 +80,22 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	var previous [][]byte
 	if cfg.PreviousSecret != nil {
 		previous = append(previous, cfg.PreviousSecret)
+	}
+	// CSRF tokens get their own key, derived from the same secret, so that
+	// every instance agrees on them and a rotation keeps them valid.
+	csrfKey, err := deriveCSRFKey(secret)
+	if err != nil {
+		closeRedis()
+		return nil, err
+	}
+	var csrfPrevious [][]byte
+	for _, p := range previous {
+		k, err := deriveCSRFKey(p)
+		if err != nil {
+			closeRedis()
+			return nil, err
+		}
+		csrfPrevious = append(csrfPrevious, k)
 	}
 
 	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger})
@@ -120,6 +149,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		LoginByAddress:   byAddress,
 		LoginByAccount:   byAccount,
 		CSRFCookieSecure: cfg.CookieSecure,
+		SecureRequest:    secureRequest(cfg.TrustedProxies),
+		CSRFKey:          csrfKey,
+		CSRFPreviousKeys: csrfPrevious,
 		IPExtractor:      ipExtractor(cfg.TrustedProxies),
 	})
 	if err != nil {
@@ -133,6 +165,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		"refresh_cooldown", cfg.RefreshCooldown.String(), "login_rate", cfg.LoginRate, "login_burst", cfg.LoginBurst,
 		"login_account_rate", cfg.LoginAccountRate, "login_account_burst", cfg.LoginAccountBurst,
 		"backend", cfg.redactedBackend(), "backend_token", cfg.BackendToken != "", "webhook", cfg.WebhookSecret != "",
-		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String())
+		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String(),
+		"read_timeout", cfg.ReadTimeout.String(), "write_timeout", cfg.WriteTimeout.String())
 	return &app{Handler: srv.Handler(), Profile: svc, close: closeRedis}, nil
 }

@@ -259,8 +259,10 @@ func TestComposeServices(t *testing.T) {
 					continue
 				}
 				if strings.HasPrefix(src, ".") || strings.HasPrefix(src, "/") {
-					if fi, err := os.Stat(filepath.Join(repoRoot, src)); err != nil || fi.IsDir() {
-						t.Errorf("mounted file %q does not exist in the repository (%v)", src, err)
+					// A file, or a directory such as deploy/tls/ (its
+					// contents are the operator's).
+					if _, err := os.Stat(filepath.Join(repoRoot, src)); err != nil {
+						t.Errorf("mounted path %q does not exist in the repository (%v)", src, err)
 					}
 				} else if _, ok := f.Volumes[src]; !ok {
 					t.Errorf("named volume %q is not declared under volumes:", src)
@@ -421,18 +423,30 @@ func TestComposeNginx(t *testing.T) {
 		}
 	}
 
-	listen := regexp.MustCompile(`(?m)^\s*listen\s+(\d+)\s*;`).FindStringSubmatch(string(conf))
-	if listen == nil {
-		t.Fatal("default.conf: no `listen PORT;` line")
-	}
-	published := false
+	// Every port nginx listens on for everyone is published; what it
+	// listens on at loopback (the health check's) is not.
+	published := map[string]bool{}
 	for _, p := range ngx.Ports {
-		if cp, err := containerPort(p); err == nil && strconv.Itoa(cp) == listen[1] {
-			published = true
+		if cp, err := containerPort(p); err == nil {
+			published[strconv.Itoa(cp)] = true
 		}
 	}
-	if !published {
-		t.Errorf("nginx listens on %s but publishes %v", listen[1], ngx.Ports)
+	listens := regexp.MustCompile(`(?m)^\s*listen\s+([^\s;]+)[^;]*;`).FindAllStringSubmatch(string(conf), -1)
+	if len(listens) == 0 {
+		t.Fatal("default.conf: no listen line")
+	}
+	for _, l := range listens {
+		if host, port, err := net.SplitHostPort(l[1]); err == nil {
+			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+				t.Errorf("default.conf listens on %s: want a bare port (public) or loopback", l[1])
+			} else if published[port] {
+				t.Errorf("nginx publishes %s, which default.conf keeps on loopback", port)
+			}
+			continue
+		}
+		if !published[l[1]] {
+			t.Errorf("nginx listens on %s but publishes %v", l[1], ngx.Ports)
+		}
 	}
 
 	// The services trust exactly nginx's fixed address.
@@ -470,6 +484,136 @@ func TestComposeNginx(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestComposeNginxTLS checks the TLS deployment that nginx_test.go runs:
+// HTTPS on 443 with the certificate from a directory compose mounts, port
+// 80 only redirecting, HSTS, the forwarded scheme, the paths kept off the
+// public side, and a health check that does not go through the redirect.
+func TestComposeNginxTLS(t *testing.T) {
+	f := loadCompose(t)
+	ngx := f.Services["nginx"]
+	conf, err := os.ReadFile(filepath.Join(repoRoot, "deploy/nginx/default.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers := nginxBlocks(string(conf), "server")
+	var tlsSrv, plainSrv, healthSrv string
+	for _, b := range servers {
+		switch {
+		case regexp.MustCompile(`(?m)^\s*listen\s+443\s+ssl\b`).MatchString(b):
+			tlsSrv = b
+		case regexp.MustCompile(`(?m)^\s*listen\s+80\s*;`).MatchString(b):
+			plainSrv = b
+		case regexp.MustCompile(`(?m)^\s*listen\s+127\.0\.0\.1:\d+\s*;`).MatchString(b):
+			healthSrv = b
+		}
+	}
+	if tlsSrv == "" || plainSrv == "" || healthSrv == "" {
+		t.Fatalf("default.conf: want a server on 443 ssl, one on 80 and one on loopback; found %d servers", len(servers))
+	}
+	for _, port := range []int{443, 80} {
+		if !slices.ContainsFunc(ngx.Ports, func(p string) bool { cp, _ := containerPort(p); return cp == port }) {
+			t.Errorf("nginx does not publish %d: %v", port, ngx.Ports)
+		}
+	}
+
+	// Port 80 redirects and proxies nothing.
+	if !regexp.MustCompile(`return\s+301\s+https://\$host\$request_uri;`).MatchString(plainSrv) || strings.Contains(plainSrv, "proxy_pass") {
+		t.Errorf("the port 80 server must only `return 301 https://$host$request_uri;`:\n%s", plainSrv)
+	}
+
+	// The certificate and key come from a repository directory mounted
+	// read-only, as the file names in it.
+	mounts := map[string]string{} // container dir -> "src:dst:mode"
+	for _, v := range ngx.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 {
+			mounts[parts[1]] = v
+		}
+	}
+	for _, directive := range []string{"ssl_certificate", "ssl_certificate_key"} {
+		m := regexp.MustCompile(`(?m)^\s*` + directive + `\s+(\S+);`).FindStringSubmatch(tlsSrv)
+		if m == nil {
+			t.Errorf("the TLS server has no %s", directive)
+			continue
+		}
+		dir := filepath.Dir(m[1])
+		v, ok := mounts[dir]
+		if !ok {
+			t.Errorf("%s %s: compose mounts nothing on %s (mounts %v)", directive, m[1], dir, ngx.Volumes)
+			continue
+		}
+		if !strings.HasSuffix(v, ":ro") {
+			t.Errorf("volume %q: mount the certificate directory read-only", v)
+		}
+		src := filepath.Join(repoRoot, strings.SplitN(v, ":", 2)[0])
+		if fi, err := os.Stat(src); err != nil || !fi.IsDir() {
+			t.Errorf("volume %q: %s is not a directory of the repository (%v)", v, src, err)
+		}
+	}
+
+	// HSTS for at least a year, on every answer.
+	hsts := regexp.MustCompile(`(?m)^\s*add_header\s+Strict-Transport-Security\s+"max-age=(\d+)(;[^"]*)?"\s+always;`).FindStringSubmatch(tlsSrv)
+	if hsts == nil {
+		t.Error(`the TLS server does not send add_header Strict-Transport-Security "max-age=…" always`)
+	} else if age, _ := strconv.Atoi(hsts[1]); age < 365*24*3600 {
+		t.Errorf("HSTS max-age %d: want at least a year", age)
+	}
+	for _, loc := range nginxBlocks(tlsSrv, "location") {
+		if strings.Contains(loc, "add_header") {
+			t.Errorf("a location sets add_header, so it loses the server's HSTS header:\n%s", loc)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\s*proxy_set_header\s+X-Forwarded-Proto\s+(https|\$scheme)\s*;`).MatchString(tlsSrv) {
+		t.Error("the TLS server does not tell the services the client used https (X-Forwarded-Proto)")
+	}
+	for _, hidden := range []string{`=\s*/metrics`, `=\s*/readyz`, `/internal/`} {
+		if !regexp.MustCompile(`location\s+` + hidden + `\s*\{\s*return\s+404;\s*\}`).MatchString(tlsSrv) {
+			t.Errorf("the TLS server does not answer %s with 404", strings.ReplaceAll(hidden, `\s*`, " "))
+		}
+	}
+
+	// The health check reaches the loopback listener over plain HTTP.
+	port := regexp.MustCompile(`listen\s+127\.0\.0\.1:(\d+)`).FindStringSubmatch(healthSrv)[1]
+	if ngx.Healthcheck == nil || !slices.Contains(ngx.Healthcheck.Test, "http://127.0.0.1:"+port+"/healthz") {
+		t.Errorf("nginx healthcheck %v: want it to GET http://127.0.0.1:%s/healthz (the loopback listener)", ngx.Healthcheck, port)
+	}
+}
+
+// nginxBlocks returns the bodies of the blocks named name ("server",
+// "location ...") at the top level of conf, comments removed.
+func nginxBlocks(conf, name string) []string {
+	var clean strings.Builder
+	for line := range strings.SplitSeq(conf, "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		clean.WriteString(line + "\n")
+	}
+	src := clean.String()
+	var out []string
+	start := regexp.MustCompile(`(?m)(^|[;{}\s])` + name + `\b[^{;]*\{`)
+	for pos := 0; pos < len(src); {
+		loc := start.FindStringIndex(src[pos:])
+		if loc == nil {
+			break
+		}
+		open := pos + loc[1]
+		depth, end := 1, open
+		for end < len(src) && depth > 0 {
+			switch src[end] {
+			case '{':
+				depth++
+			case '}':
+				depth--
+			}
+			end++
+		}
+		out = append(out, src[open:end-1])
+		pos = end
+	}
+	return out
 }
 
 func TestComposeRedisPersists(t *testing.T) {

@@ -36,6 +36,13 @@ type Config struct {
 	// this long ago answers 429 (REFRESH_COOLDOWN; 0 disables).
 	RefreshCooldown time.Duration
 	ShutdownTimeout time.Duration
+	// ReadTimeout bounds reading one whole request, body included
+	// (READ_TIMEOUT): a client that trickles its body is cut off.
+	// WriteTimeout bounds one request from its headers to the end of the
+	// answer (WRITE_TIMEOUT); by default 2 × BACKEND_TIMEOUT + 10s, longer
+	// than the slowest legitimate request (writeTimeoutFor).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto
 	// (TRUSTED_PROXIES); empty: those headers are ignored.
 	TrustedProxies []*net.IPNet
@@ -68,6 +75,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		LoginAccountBurst: 10,
 		RefreshCooldown:   10 * time.Second,
 		ShutdownTimeout:   15 * time.Second,
+		ReadTimeout:       30 * time.Second,
 	}
 	var errs []error
 	env := func(name string, parse func(string) error) {
@@ -110,6 +118,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	env("TOKEN_TTL", dur(&cfg.TokenTTL))
 	env("SESSION_MAX_AGE", dur(&cfg.SessionMaxAge))
 	env("PROFILE_TTL", dur(&cfg.ProfileTTL))
+	env("READ_TIMEOUT", dur(&cfg.ReadTimeout))
+	writeTimeoutSet := false
+	env("WRITE_TIMEOUT", func(v string) error { writeTimeoutSet = true; return dur(&cfg.WriteTimeout)(v) })
 	// Rates are attempts per second, e.g. 0.1 for one every ten seconds.
 	rate := func(dst *float64) func(string) error {
 		return func(v string) error {
@@ -174,6 +185,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	}{
 		{"REDIS_TIMEOUT", cfg.RedisTimeout}, {"BACKEND_TIMEOUT", cfg.BackendTimeout},
 		{"TOKEN_TTL", cfg.TokenTTL}, {"SESSION_MAX_AGE", cfg.SessionMaxAge}, {"PROFILE_TTL", cfg.ProfileTTL},
+		{"READ_TIMEOUT", cfg.ReadTimeout},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -202,8 +214,28 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	if cfg.SessionMaxAge < cfg.TokenTTL {
 		errs = append(errs, fmt.Errorf("SESSION_MAX_AGE (%s) must not be shorter than TOKEN_TTL (%s)", cfg.SessionMaxAge, cfg.TokenTTL))
 	}
+	if !writeTimeoutSet {
+		cfg.WriteTimeout = writeTimeoutFor(cfg.BackendTimeout)
+	} else if floor := longestRequest(cfg.BackendTimeout); cfg.WriteTimeout <= floor {
+		errs = append(errs, fmt.Errorf("WRITE_TIMEOUT (%s) must be longer than 2 × BACKEND_TIMEOUT + 2s (%s): a login that loads a profile takes that long", cfg.WriteTimeout, floor))
+	}
 	errs = append(errs, cfg.extConfig.check()...)
 	return cfg, errors.Join(errs...)
+}
+
+// longestRequest is how long a legitimate request may take: a login checks
+// the password at the CRM (BACKEND_TIMEOUT) and then loads the profile
+// (BACKEND_TIMEOUT) or waits for another instance's load, which gives up
+// BACKEND_TIMEOUT + 2s later.
+func longestRequest(backendTimeout time.Duration) time.Duration {
+	return 2*backendTimeout + 2*time.Second
+}
+
+// writeTimeoutFor is WRITE_TIMEOUT's default: longestRequest plus room
+// for the Redis calls around it (each bounded by REDIS_TIMEOUT) and for
+// writing the answer. 30s with the default BACKEND_TIMEOUT.
+func writeTimeoutFor(backendTimeout time.Duration) time.Duration {
+	return 2*backendTimeout + 10*time.Second
 }
 
 // redactURL hides a password in a Redis URL, so the config can be logged.

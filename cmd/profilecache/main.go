@@ -57,12 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := &http.Server{
-		Handler:           a.Handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(cfg, a.Handler, logger)
 	logger.Info("listening", "url", "http://"+ln.Addr().String())
 	for _, d := range profile.DemoAccounts {
 		if cfg.BackendURL != "" {
@@ -89,6 +84,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// newHTTPServer bounds what a slow or idle client can hold: request
+// headers (10 s, or READ_TIMEOUT if shorter), the whole request with its
+// body (READ_TIMEOUT), the answer (WRITE_TIMEOUT, longer than any
+// legitimate request) and an idle keep-alive connection.
+func newHTTPServer(cfg Config, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // Log batching for files and pipes: lines wait at most logFlushEvery (a

@@ -13,9 +13,8 @@ import (
 	"github.com/profilecache/profilecache/internal/redistest"
 )
 
-// Web security checks against the whole service with a plain HTTP client
-// (no Sec-Fetch-Site header, so echo's CSRF middleware really checks the
-// token), complementing web's handler-level tests.
+// Web security checks against the whole service with a plain HTTP client,
+// complementing web's handler-level tests.
 
 func form(kv ...string) string {
 	v := url.Values{}
@@ -27,51 +26,214 @@ func form(kv ...string) string {
 
 const formType = "application/x-www-form-urlencoded"
 
+// TestE2ECSRF: a state-changing request with the session cookie is refused
+// (403, JSON on /api/*, the friendly page elsewhere) without its session's
+// token, with another session's token, or from a sibling subdomain or a
+// foreign origin even with the right token; and a planted CSRF cookie
+// gets no login through. Nothing refused takes effect, and nothing is a 500.
 func TestE2ECSRF(t *testing.T) {
-	// No refresh cooldown: the refresh with the token, right after the
-	// login's preload, must get through to its 204.
-	e := startE2EOn(t, redistest.Start(t), map[string]string{"REFRESH_COOLDOWN": "0"})
-	c := e.browser()
-	if resp := e.login(c, "alice@example.com", "alice-secret"); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("login: %d", resp.StatusCode)
-	}
-	_, page := e.do(c, "GET", "/profile", nil)
-	token := csrfFrom(t, page)
-
-	for _, tt := range []struct {
-		name, method, path, body string
-		hdr                      []string
-	}{
-		{"refresh", "POST", "/api/me/refresh", "", nil},
-		{"put data", "PUT", "/api/session/data/cart", "x", nil},
-		{"logout-all form", "POST", "/logout-all", "", []string{"Content-Type", formType}},
-		{"logout form", "POST", "/logout", "", []string{"Content-Type", formType}},
-		{"wrong token", "POST", "/api/me/refresh", "", []string{"X-CSRF-Token", "forged"}},
-		{"wrong form token", "POST", "/logout", form("_csrf", "forged"), []string{"Content-Type", formType}},
-	} {
-		var body *strings.Reader
-		body = strings.NewReader(tt.body)
-		resp, out := e.do(c, tt.method, tt.path, body, tt.hdr...)
-		if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusForbidden {
-			t.Errorf("%s without a valid CSRF token: %d %s, want 400 or 403", tt.name, resp.StatusCode, out)
+	// 127.0.0.1, the test client, is a trusted proxy: X-Forwarded-Proto
+	// https then stands for a client that came in over HTTPS. No refresh
+	// cooldown: the refresh with the token, right after the login's
+	// preload, must get through to its 204.
+	e := startE2EOn(t, redistest.Start(t), map[string]string{"TRUSTED_PROXIES": "127.0.0.1", "REFRESH_COOLDOWN": "0"})
+	a, b := e.browser(), e.browser()
+	for _, c := range []*http.Client{a, b} {
+		if resp := e.login(c, "alice@example.com", "alice-secret"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login: %d", resp.StatusCode)
 		}
 	}
-	// Nothing above took effect: the session still works.
-	if resp, _ := e.do(c, "GET", "/api/me", nil); resp.StatusCode != http.StatusOK {
-		t.Fatalf("the session after forged requests: %d, want 200", resp.StatusCode)
+	_, page := e.do(a, "GET", "/sessions", nil)
+	tokenA := csrfFrom(t, page)
+	_, page = e.do(b, "GET", "/profile", nil)
+	tokenB := csrfFrom(t, page)
+	if tokenA == tokenB {
+		t.Fatal("two sessions got the same CSRF token")
 	}
-	if resp, out := e.do(c, "POST", "/api/me/refresh", nil, "X-CSRF-Token", token); resp.StatusCode != http.StatusNoContent {
+	var list []struct {
+		ID      string `json:"id"`
+		Current bool   `json:"current"`
+	}
+	_, body := e.do(a, "GET", "/api/sessions", nil)
+	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list) != 2 {
+		t.Fatalf("sessions: %s %v", body, err)
+	}
+	sessionB := list[0].ID
+	if list[0].Current {
+		sessionB = list[1].ID
+	}
+
+	type req struct{ method, path, body string }
+	unsafe := []req{
+		{"POST", "/api/me/refresh", ""},
+		{"PUT", "/api/session/data/cart", "x"},
+		{"DELETE", "/api/session/data/cart", ""},
+		{"DELETE", "/api/sessions/" + sessionB, ""},
+		{"POST", "/api/logout-all", ""},
+		{"POST", "/api/logout", ""},
+		{"POST", "/logout-all", "-"},
+		{"POST", "/sessions/" + sessionB + "/revoke", "-"},
+		{"POST", "/logout", "-"},
+	}
+	refused := []struct {
+		name  string
+		token string
+		hdr   []string
+	}{
+		{"no token", "", nil},
+		{"forged token", "forged", nil},
+		{"another session's token", tokenB, nil},
+		{"from a sibling subdomain", tokenA, []string{"Sec-Fetch-Site", "same-site"}},
+		{"cross-site", tokenA, []string{"Sec-Fetch-Site", "cross-site"}},
+		{"from a foreign origin", tokenA, []string{"Origin", "https://evil.example"}},
+	}
+	for _, r := range unsafe {
+		for _, tc := range refused {
+			hdr := append([]string(nil), tc.hdr...)
+			body := r.body
+			if body == "-" { // an HTML form
+				body = form("_csrf", tc.token)
+				hdr = append(hdr, "Content-Type", formType)
+			} else if tc.token != "" {
+				hdr = append(hdr, "X-CSRF-Token", tc.token)
+			}
+			resp, out := e.do(a, r.method, r.path, strings.NewReader(body), hdr...)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("%s %s, %s: %d, want 403", r.method, r.path, tc.name, resp.StatusCode)
+				continue
+			}
+			if strings.HasPrefix(r.path, "/api/") {
+				if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !strings.Contains(out, `"error"`) {
+					t.Errorf("%s %s, %s: %s, want a JSON error", r.method, r.path, tc.name, out)
+				}
+			} else if !strings.Contains(out, "That action was blocked") {
+				t.Errorf("%s %s, %s: not the friendly page:\n%.300s", r.method, r.path, tc.name, out)
+			}
+		}
+	}
+	// Nothing above took effect: both sessions live, nothing was stored.
+	for _, c := range []*http.Client{a, b} {
+		if resp, _ := e.do(c, "GET", "/api/me", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("a session after the refused requests: %d, want 200", resp.StatusCode)
+		}
+	}
+	if resp, _ := e.do(a, "GET", "/api/session/data/cart", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("session data after refused PUTs: %d, want 404", resp.StatusCode)
+	}
+
+	// The session's own token works, from its own origin.
+	if resp, out := e.do(a, "POST", "/api/me/refresh", nil, "X-CSRF-Token", tokenA); resp.StatusCode != http.StatusNoContent {
 		t.Errorf("refresh with the token: %d %s, want 204", resp.StatusCode, out)
 	}
-	if resp, out := e.do(c, "PUT", "/api/session/data/cart", strings.NewReader("x"), "X-CSRF-Token", token); resp.StatusCode != http.StatusNoContent {
-		t.Errorf("put data with the token: %d %s, want 204", resp.StatusCode, out)
+	u, _ := url.Parse(e.url)
+	if resp, out := e.do(a, "PUT", "/api/session/data/cart", strings.NewReader("x"), "X-CSRF-Token", tokenA, "Origin", e.url); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("put data with the token from %s: %d %s, want 204", u.Host, resp.StatusCode, out)
 	}
-	resp, _ := e.do(c, "POST", "/logout", strings.NewReader(form("_csrf", token)), "Content-Type", formType)
+	if resp, out := e.do(b, "PUT", "/api/session/data/cart", strings.NewReader("y"), "X-CSRF-Token", tokenB, "Sec-Fetch-Site", "same-origin"); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("put data with B's token, same-origin: %d %s, want 204", resp.StatusCode, out)
+	}
+	resp, _ := e.do(a, "POST", "/logout", strings.NewReader(form("_csrf", tokenA)), "Content-Type", formType)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("logout with the token: %d, want 303", resp.StatusCode)
 	}
-	if resp, _ := e.do(c, "GET", "/api/me", nil); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := e.do(a, "GET", "/api/me", nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("after logout: %d, want 401", resp.StatusCode)
+	}
+
+	// The login form. A pair the server did not make: refused.
+	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	login := func(cookieName, cookieValue, token string, hdr ...string) *http.Response {
+		t.Helper()
+		r, _ := http.NewRequest("POST", e.url+"/login", strings.NewReader(form("email", "alice@example.com", "password", "alice-secret", "_csrf", token)))
+		r.Header.Set("Content-Type", formType)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		if cookieName != "" {
+			r.AddCookie(&http.Cookie{Name: cookieName, Value: cookieValue})
+		}
+		resp, err := anon.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	const planted = "AAAAAAAAAAAAAAAAAAAAAA" // a well-formed nonce of the attacker's choice
+	for _, tc := range []struct{ name, cookie, token string }{
+		{"unsigned double submit", planted, planted},
+		{"a session's token", planted, tokenB},
+		{"no cookie", "", tokenB},
+	} {
+		name := "pc_csrf"
+		if tc.cookie == "" {
+			name = ""
+		}
+		if resp := login(name, tc.cookie, tc.token); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("form login, %s: %d, want 403", tc.name, resp.StatusCode)
+		}
+	}
+
+	// Over HTTPS (through the trusted proxy) the cookies are __Host-
+	// cookies, and a plain-named one, which a sibling subdomain or a
+	// plain-HTTP answer could plant, is not even read.
+	https := []string{"X-Forwarded-Proto", "https"}
+	resp, page = e.do(anon, "GET", "/login", nil, https...)
+	var nonce *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "__Host-pc_csrf" {
+			nonce = ck
+		}
+	}
+	if nonce == nil || !nonce.Secure || nonce.Path != "/" || nonce.Domain != "" || !nonce.HttpOnly {
+		t.Fatalf("GET /login over https: cookies %v, want a Secure HttpOnly __Host-pc_csrf with Path=/", resp.Cookies())
+	}
+	loginToken := csrfFrom(t, page)
+	if resp := login("pc_csrf", nonce.Value, loginToken, https...); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("https form login with the pair under the plain cookie name: %d, want 403", resp.StatusCode)
+	}
+	resp = login("__Host-pc_csrf", nonce.Value, loginToken, append([]string{"Sec-Fetch-Site", "same-site"}, https...)...)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("https form login from a sibling subdomain with a valid pair: %d, want 403", resp.StatusCode)
+	}
+	resp = login("__Host-pc_csrf", nonce.Value, loginToken, https...)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("https form login with the __Host- pair: %d, want 303", resp.StatusCode)
+	}
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "__Host-pc_session" {
+			session = ck
+		}
+	}
+	if session == nil || !session.Secure || !session.HttpOnly || session.Path != "/" || session.Domain != "" {
+		t.Fatalf("https login set %v, want a Secure HttpOnly __Host-pc_session with Path=/", resp.Cookies())
+	}
+	me := func(name string, hdr ...string) int {
+		r, _ := http.NewRequest("GET", e.url+"/api/me", nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		r.AddCookie(&http.Cookie{Name: name, Value: session.Value})
+		resp, err := anon.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := me("__Host-pc_session", https...); got != http.StatusOK {
+		t.Errorf("the __Host- session cookie over https: %d, want 200", got)
+	}
+	if got := me("pc_session", https...); got != http.StatusUnauthorized {
+		t.Errorf("the same JWT under the plain name over https: %d, want 401", got)
+	}
+
+	// None of it was a 500.
+	for _, line := range strings.Split(e.log.String(), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"status":500`) {
+			t.Errorf("log: %.300s", line)
+		}
 	}
 }
 
@@ -192,7 +354,7 @@ func TestE2ENoSecretsInLogs(t *testing.T) {
 	_, page := e.do(b, "GET", "/profile", nil)
 	secrets = append(secrets, csrfFrom(t, page))
 	e.do(b, "GET", "/sessions", nil)
-	e.do(b, "POST", "/api/me/refresh", nil) // no CSRF token: 400
+	e.do(b, "POST", "/api/me/refresh", nil) // no CSRF token: 403
 	e.do(b, "POST", "/logout", strings.NewReader(form("_csrf", csrfFrom(t, page))), "Content-Type", formType)
 	for _, ck := range b.Jar.Cookies(u) {
 		secrets = append(secrets, ck.Value)
