@@ -7,6 +7,7 @@ package profile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,11 +27,33 @@ var (
 	ErrUnavailable = errors.New("temporarily unavailable")
 	// ErrInvalidPage: offset or limit out of range. Maps to 400.
 	ErrInvalidPage = errors.New("invalid page")
+	// ErrTooSoon: a refresh was asked for while the profile is younger than
+	// the refresh cooldown. The error is a *TooSoonError, which says when to
+	// try again. Maps to 429.
+	ErrTooSoon = errors.New("the profile was loaded moments ago")
 	// ErrFenced: every session of the user was ended (logout-all, changed
 	// credentials, erasure) while a login or reload was in flight, so it
 	// wrote nothing. Maps to 401: the user has to sign in again.
 	ErrFenced = errors.New("the user's sessions were ended meanwhile")
 )
+
+// TooSoonError refuses a refresh of a profile younger than the cooldown.
+// errors.Is(err, ErrTooSoon) holds for it.
+type TooSoonError struct {
+	// Wait is how long until the profile is old enough to refresh.
+	Wait time.Duration
+}
+
+func (e *TooSoonError) Error() string {
+	return fmt.Sprintf("%v: refresh again in %v", ErrTooSoon, e.Wait)
+}
+
+// Is makes errors.Is(err, ErrTooSoon) true.
+func (e *TooSoonError) Is(target error) bool { return target == ErrTooSoon }
+
+// RetryAfter is when the client may refresh again (web sends it as the
+// Retry-After header).
+func (e *TooSoonError) RetryAfter() time.Duration { return e.Wait }
 
 // Fence is a user's revocation fence: an opaque value that changes whenever
 // every session of the user is ended. Work that began under one fence (a
@@ -191,6 +214,11 @@ type Store interface {
 	// Version identifies the stored profile: it changes with every Save and
 	// is "" when there is none. It reflects the latest Save (no cache).
 	Version(ctx context.Context, userID uuid.UUID) (string, error)
+	// Loaded is when the stored profile was saved, that is loaded from the
+	// backend; the zero time when there is none, or it does not say (a
+	// profile saved before this was recorded counts as old). It reflects the
+	// latest Save (no cache), whichever instance made it.
+	Loaded(ctx context.Context, userID uuid.UUID) (time.Time, error)
 }
 
 // Locker is a lock shared by every instance that uses the same store, so that

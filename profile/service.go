@@ -26,7 +26,16 @@ type Options struct {
 	OnBackendLoad func(d time.Duration, err error)
 	// OnLockWait, when set, observes every wait for another owner's reload.
 	OnLockWait func(d time.Duration)
-	Logger     *slog.Logger
+	// RefreshCooldown refuses a Refresh of a profile that was loaded less
+	// than this long ago, with a *TooSoonError and without asking the
+	// backend: forced reloads of a big profile are expensive. The load time
+	// is kept in the store, so the cooldown holds across instances. Logins,
+	// misses and ProfileChanged are not subject to it. Zero: no cooldown
+	// (unlike the other options, zero is not a default; cmd's is 10s).
+	RefreshCooldown time.Duration
+	// Now is the clock the cooldown is measured with. Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 	// Accounts ends sessions for CredentialsChanged and Erase; without it
 	// those return an error.
 	Accounts Accounts
@@ -58,6 +67,9 @@ func NewService(b Backend, s Store, l Locker, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Service{backend: b, store: s, locker: l, opts: opts}
 }
 
@@ -83,7 +95,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (uuid.UUID,
 	if err != nil {
 		return uuid.Nil, "", fmt.Errorf("login: %w", unavailable(err))
 	}
-	if err := s.reload(ctx, id, nil); err != nil {
+	if err := s.reload(ctx, id, nil, false); err != nil {
 		return uuid.Nil, "", fmt.Errorf("login: preload: %w", err)
 	}
 	return id, fence, nil
@@ -107,7 +119,7 @@ func (s *Service) Read(ctx context.Context, userID uuid.UUID, q Query) (View, er
 	if err == nil {
 		return v, nil
 	}
-	if err := s.reload(ctx, userID, &q); err != nil {
+	if err := s.reload(ctx, userID, &q, false); err != nil {
 		return View{}, err
 	}
 	v, err = s.store.Read(ctx, userID, q)
@@ -124,9 +136,37 @@ func (s *Service) Read(ctx context.Context, userID uuid.UUID, q Query) (View, er
 
 // Refresh reloads the profile from the backend now. Concurrent refreshes of
 // one user, here and on other instances, share one backend load; reads go on
-// serving the old profile until the new one replaces it atomically.
+// serving the old profile until the new one replaces it atomically. A
+// profile younger than RefreshCooldown is not reloaded: the error is a
+// *TooSoonError (ErrTooSoon).
 func (s *Service) Refresh(ctx context.Context, userID uuid.UUID) error {
-	return s.reload(ctx, userID, nil)
+	if err := s.tooSoon(ctx, userID); err != nil {
+		return fmt.Errorf("refresh: %w", err)
+	}
+	return s.reload(ctx, userID, nil, s.opts.RefreshCooldown > 0)
+}
+
+// tooSoon returns a *TooSoonError while the stored profile is younger than
+// RefreshCooldown, and nil when it is older, absent, or there is no
+// cooldown.
+func (s *Service) tooSoon(ctx context.Context, userID uuid.UUID) error {
+	if s.opts.RefreshCooldown <= 0 {
+		return nil
+	}
+	loaded, err := s.store.Loaded(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("profile age: %w", unavailable(err))
+	}
+	if loaded.IsZero() {
+		return nil
+	}
+	wait := s.opts.RefreshCooldown - s.opts.Now().Sub(loaded)
+	if wait <= 0 {
+		return nil
+	}
+	// An instance whose clock runs ahead may have stamped the profile in
+	// our future: never ask a client to wait longer than the cooldown.
+	return &TooSoonError{Wait: min(wait, s.opts.RefreshCooldown)}
 }
 
 // Invalidate drops the cached profile; the next read reloads it.
@@ -140,8 +180,11 @@ func (s *Service) Invalidate(ctx context.Context, userID uuid.UUID) error {
 // reload loads the profile from the backend and saves it. With check set, it
 // first looks whether someone else has loaded it in the meantime: then the
 // miss that brought us here is already healed. Without check (login,
-// refresh) it always loads.
-func (s *Service) reload(ctx context.Context, userID uuid.UUID, check *Query) error {
+// refresh) it loads, unless cooldown is set (a refresh under a cooldown)
+// and a profile younger than the cooldown was saved by the time it holds
+// the lock: a refresh that checked the age just before another instance's
+// load finished is served by that load instead of starting a second one.
+func (s *Service) reload(ctx context.Context, userID uuid.UUID, check *Query, cooldown bool) error {
 	key := "refresh:" + userID.String()
 	if check != nil {
 		key = "miss:" + userID.String()
@@ -152,7 +195,7 @@ func (s *Service) reload(ctx context.Context, userID uuid.UUID, check *Query) er
 	ch := s.flights.DoChan(key, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTimeout)
 		defer cancel()
-		return nil, s.reloadLocked(fctx, userID, check)
+		return nil, s.reloadLocked(fctx, userID, check, cooldown)
 	})
 	select {
 	case <-ctx.Done():
@@ -162,7 +205,7 @@ func (s *Service) reload(ctx context.Context, userID uuid.UUID, check *Query) er
 	}
 }
 
-func (s *Service) reloadLocked(ctx context.Context, userID uuid.UUID, check *Query) error {
+func (s *Service) reloadLocked(ctx context.Context, userID uuid.UUID, check *Query, cooldown bool) error {
 	// The lock outlives a load that hits BackendTimeout, so no second owner
 	// starts while the first may still write.
 	lockTTL := s.opts.BackendTimeout + 2*time.Second
@@ -189,6 +232,14 @@ func (s *Service) reloadLocked(ctx context.Context, userID uuid.UUID, check *Que
 			}()
 			if check != nil && s.present(ctx, userID, *check) {
 				return nil
+			}
+			if cooldown {
+				var soon *TooSoonError
+				if err := s.tooSoon(ctx, userID); errors.As(err, &soon) {
+					return nil // loaded after our caller asked: that load serves it
+				} else if err != nil {
+					return fmt.Errorf("reload: %w", err)
+				}
 			}
 			return s.load(ctx, userID)
 		}

@@ -259,6 +259,14 @@ func (d *decoder) int(field string) int64 {
 	return n
 }
 
+// optInt is int for a field that older writers did not write: missing is 0.
+func (d *decoder) optInt(field string) int64 {
+	if _, ok := d.lookup(field); !ok {
+		return 0
+	}
+	return d.int(field)
+}
+
 func (d *decoder) bool(field string) bool {
 	switch v := d.str(field); v {
 	case "1":

@@ -42,7 +42,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	if got, err := inquiryFrom(q.ID, &decoder{m: toMap(encodeInquiry(q))}); err != nil || !reflect.DeepEqual(got, q) {
 		t.Errorf("inquiry round trip = %+v, %v; want %+v", got, err, q)
 	}
-	m := meta{gen: "abc", renewed: 17, counts: [3]int{1, 2, 3}, interests: 4}
+	m := meta{gen: "abc", renewed: 17, loaded: 16, counts: [3]int{1, 2, 3}, interests: 4}
 	if got, found, err := decodeMeta(toMap(m.pairs())); err != nil || !found || got != m {
 		t.Errorf("meta round trip = %+v, %v, %v; want %+v", got, found, err, m)
 	}

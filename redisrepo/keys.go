@@ -12,7 +12,7 @@ const DefaultPrefix = "pc"
 
 // Key layout (<gen> is a generation, see doc.go):
 //
-//	pc:{u:<uuid>}:meta                HASH   gen, renewed, counts: the current generation
+//	pc:{u:<uuid>}:meta                HASH   gen, renewed, loaded, counts: the current generation
 //	pc:{u:<uuid>}:<gen>:basic         HASH
 //	pc:{u:<uuid>}:<gen>:interests     SET
 //	pc:{u:<uuid>}:<gen>:orders        LIST   ids in display order; likewise invoices, inquiries

@@ -121,9 +121,11 @@ func (s *ProfileStore) Save(ctx context.Context, p *profile.Profile, fence profi
 	cmds = appendSection(cmds, b, g, secInvoices, ttl, p.Invoices, func(i profile.Invoice) string { return i.ID }, encodeInvoice)
 	cmds = appendSection(cmds, b, g, secInquiries, ttl, p.Inquiries, func(q profile.Inquiry) string { return q.ID }, encodeInquiry)
 
+	now := s.now().UnixMilli()
 	m := meta{
 		gen:       gen,
-		renewed:   s.now().UnixMilli(),
+		renewed:   now,
+		loaded:    now,
 		counts:    [len(sections)]int{len(p.Orders), len(p.Invoices), len(p.Inquiries)},
 		interests: len(interests),
 	}
@@ -162,6 +164,28 @@ func (s *ProfileStore) Version(ctx context.Context, userID uuid.UUID) (string, e
 		return "", fmt.Errorf("redisrepo: profile version: %w", unavailable(err))
 	}
 	return gen, nil
+}
+
+// Loaded returns when the current profile was saved, or the zero time
+// without a profile or with a meta written before this was recorded. Like
+// Version it reads Redis, not the client-side cache: the refresh cooldown
+// must see a save that another instance made a moment ago.
+func (s *ProfileStore) Loaded(ctx context.Context, userID uuid.UUID) (time.Time, error) {
+	v, err := s.client.Do(ctx, s.client.B().Hget().Key(s.keys.meta(userID)).Field(metaLoaded).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("redisrepo: profile load time: %w", unavailable(err))
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms <= 0 {
+		// Garbage says nothing about the age: treat it as old, which at
+		// worst allows one refresh.
+		s.log.WarnContext(ctx, "unreadable profile load time", "user", userID, "value", v)
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(ms), nil
 }
 
 func appendSection[T any](cmds rueidis.Commands, b rueidis.Builder, g genKeys, sec section, ttl int64,

@@ -11,6 +11,7 @@ import (
 const (
 	metaGen       = "gen"
 	metaRenewed   = "renewed"
+	metaLoaded    = "loaded"
 	metaInterests = keyInterests // the count of interests
 )
 

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -36,6 +39,8 @@ var errorStatus = []struct {
 	{profile.ErrNotFound, http.StatusNotFound, "not found"},
 	{profile.ErrDataFull, http.StatusConflict, "session data is full: delete a key first"},
 	{profile.ErrDataBudget, http.StatusRequestEntityTooLarge, "session data would exceed its size limit: delete keys first"},
+	{profile.ErrTooSoon, http.StatusTooManyRequests, "the profile was loaded moments ago: refresh again after Retry-After seconds"},
+	{errLoginThrottled, http.StatusTooManyRequests, "too many login attempts, try again later"},
 	{errCrossOrigin, http.StatusForbidden, "cross-origin request refused: use this site's own pages"},
 	{errCSRFToken, http.StatusForbidden, "missing or invalid CSRF token: reload the page and try again"},
 	// Before ErrUnavailable, which the service adds to it: say which
@@ -120,8 +125,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	s.log.LogAttrs(ctx, level, "request failed", attrs...)
 
 	h := c.Response().Header()
-	if status == http.StatusServiceUnavailable {
-		h.Set(echo.HeaderRetryAfter, "1")
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		h.Set(echo.HeaderRetryAfter, retryAfter(err))
 	}
 	var werr error
 	switch {
@@ -182,7 +187,7 @@ var errorSentences = map[int]string{
 	http.StatusNotFound:              "There is nothing at this address. It may have moved, or the link may be mistyped.",
 	http.StatusMethodNotAllowed:      "This page can't be used that way.",
 	http.StatusRequestEntityTooLarge: "The request was larger than this service accepts.",
-	http.StatusTooManyRequests:       "There were too many sign-in attempts from your network. Please wait a minute and try again.",
+	http.StatusTooManyRequests:       "There were too many sign-in attempts. Please wait a minute and try again.",
 	http.StatusServiceUnavailable:    "The service is briefly unavailable. Please try again in a moment.",
 	http.StatusInternalServerError:   "Something went wrong on our side. Please try again in a moment.",
 }
@@ -209,6 +214,18 @@ func (s *Server) renderErrorPage(c echo.Context, status int, message string) err
 		return c.HTMLBlob(status, s.fallbackPage)
 	}
 	return nil
+}
+
+// retryAfter is the Retry-After header for err: the wait an error that
+// knows it supplies (a refresh cooldown, a login throttle), in whole
+// seconds rounded up, at least 1; else 1.
+func retryAfter(err error) string {
+	var ra interface{ RetryAfter() time.Duration }
+	secs := 1.0
+	if errors.As(err, &ra) {
+		secs = max(1, math.Ceil(ra.RetryAfter().Seconds()))
+	}
+	return strconv.FormatFloat(secs, 'f', 0, 64)
 }
 
 func capitalize(s string) string {

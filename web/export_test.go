@@ -12,6 +12,8 @@ var (
 	FormatMoney    = formatMoney
 	FormatDate     = formatDate
 	DescribeDevice = describeDevice
+	AddressKey     = addressKey
+	AccountKey     = accountKey
 )
 
 // ExecuteZeroPages executes every parsed page with its zero-value page

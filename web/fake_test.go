@@ -366,6 +366,65 @@ func (f *fakeData) DeleteData(_ context.Context, userID uuid.UUID, sessionID, ke
 	return nil
 }
 
+// fakeLimiter is a web.Limiter in memory: burst attempts per key, no
+// refill; a refused attempt waits wait. (Production budgets live in Redis:
+// redisrepo.Limiter.)
+type fakeLimiter struct {
+	mu      sync.Mutex
+	burst   int
+	wait    time.Duration
+	err     error // returned by every call when set
+	used    map[string]int
+	keys    []string // every key Allow was asked about, in order
+	refunds int
+}
+
+func newFakeLimiter(burst int) *fakeLimiter {
+	return &fakeLimiter{burst: burst, wait: 1500 * time.Millisecond, used: map[string]int{}}
+}
+
+func (f *fakeLimiter) Allow(_ context.Context, key string) (bool, time.Duration, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return false, 0, f.err
+	}
+	f.keys = append(f.keys, key)
+	if f.used[key] >= f.burst {
+		return false, f.wait, nil
+	}
+	f.used[key]++
+	return true, 0, nil
+}
+
+func (f *fakeLimiter) Refund(_ context.Context, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.refunds++
+	if f.used[key] > 0 {
+		f.used[key]--
+	}
+	return nil
+}
+
+func (f *fakeLimiter) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+func (f *fakeLimiter) lastKey() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.keys) == 0 {
+		return ""
+	}
+	return f.keys[len(f.keys)-1]
+}
+
 // Headers understood by fakeAuthenticate.
 const (
 	hdrUser      = "X-Test-User"
@@ -395,27 +454,39 @@ func fakeAuthenticate(next echo.HandlerFunc) echo.HandlerFunc {
 
 // testEnv is a web.Server on fakes.
 type testEnv struct {
-	handler  http.Handler
-	server   *web.Server
-	profiles *fakeProfiles
-	sessions *fakeSessions
-	data     *fakeData
-	logs     *syncbuf.Buffer
+	handler   http.Handler
+	server    *web.Server
+	profiles  *fakeProfiles
+	sessions  *fakeSessions
+	data      *fakeData
+	byAddress *fakeLimiter // the login limiters, generous unless a mod replaces them
+	byAccount *fakeLimiter
+	logs      *syncbuf.Buffer
 }
 
 func newTestEnv(tb testing.TB, mods ...func(*web.Config)) *testEnv {
 	tb.Helper()
-	env := &testEnv{profiles: newFakeProfiles(), sessions: newFakeSessions(), data: newFakeData(), logs: &syncbuf.Buffer{}}
+	env := &testEnv{profiles: newFakeProfiles(), sessions: newFakeSessions(), data: newFakeData(), logs: &syncbuf.Buffer{},
+		byAddress: newFakeLimiter(1 << 30), byAccount: newFakeLimiter(1 << 30)}
 	cfg := web.Config{
-		Profiles:     env.profiles,
-		Sessions:     env.sessions,
-		Data:         env.data,
-		Authenticate: fakeAuthenticate,
-		CSRFKey:      testCSRFKey,
-		Logger:       slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Profiles:       env.profiles,
+		Sessions:       env.sessions,
+		Data:           env.data,
+		Authenticate:   fakeAuthenticate,
+		CSRFKey:        testCSRFKey,
+		LoginByAddress: env.byAddress,
+		LoginByAccount: env.byAccount,
+		Logger:         slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, m := range mods {
 		m(&cfg)
+	}
+	// A mod may have put in limiters of its own: the env reports on those.
+	if l, ok := cfg.LoginByAddress.(*fakeLimiter); ok {
+		env.byAddress = l
+	}
+	if l, ok := cfg.LoginByAccount.(*fakeLimiter); ok {
+		env.byAccount = l
 	}
 	s, err := web.New(cfg)
 	if err != nil {

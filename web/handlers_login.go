@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,11 +82,35 @@ func (s *Server) handleAPILogin(c echo.Context) error {
 
 // login checks the credentials. Absurdly long ones are rejected like wrong
 // ones, without bothering the backend.
+//
+// The account's budget is taken before the backend is asked, so that
+// concurrent guesses cannot all slip past it, and given back unless the
+// credentials were wrong: only failed attempts spend it, and a rightful
+// user's logins never do. An attacker can still spend it (a lockout needs
+// wrong passwords at the account rate), which is the price of throttling
+// guesses that come from many addresses.
 func (s *Server) login(c echo.Context, email, password string) (uuid.UUID, profile.Fence, error) {
-	if len(email) > maxEmailLen || len(password) > maxPasswordLen {
-		return uuid.Nil, "", fmt.Errorf("web: login: credentials too long: %w", profile.ErrInvalidCredentials)
+	ctx := c.Request().Context()
+	account := accountKey(email)
+	if err := take(ctx, s.cfg.LoginByAccount, "account", account); err != nil {
+		return uuid.Nil, "", err
 	}
-	return s.cfg.Profiles.Login(c.Request().Context(), email, password)
+	var id uuid.UUID
+	var fence profile.Fence
+	var err error
+	if len(email) > maxEmailLen || len(password) > maxPasswordLen {
+		err = fmt.Errorf("web: login: credentials too long: %w", profile.ErrInvalidCredentials)
+	} else {
+		id, fence, err = s.cfg.Profiles.Login(ctx, email, password)
+	}
+	if !errors.Is(err, profile.ErrInvalidCredentials) {
+		// Detached: a client that hung up after a success must not leave
+		// its attempt charged.
+		if rerr := s.cfg.LoginByAccount.Refund(context.WithoutCancel(ctx), account); rerr != nil {
+			s.log.WarnContext(ctx, "login throttle: refund", "request_id", requestID(c), "err", rerr)
+		}
+	}
+	return id, fence, err
 }
 
 // decodeLoginJSON reads exactly one JSON object with the fields email and

@@ -2,12 +2,9 @@ package web
 
 import (
 	"context"
-	"math"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 func (s *Server) handleHealthz(c echo.Context) error {
@@ -39,21 +36,4 @@ func (s *Server) handleStatic(c echo.Context) error {
 		return err
 	}
 	return nil
-}
-
-// loginRateLimit limits login attempts per client address, as the
-// configured IPExtractor finds it (never a forgeable header by default).
-func (s *Server) loginRateLimit() echo.MiddlewareFunc {
-	// One more attempt is allowed after 1/rate seconds.
-	retryAfter := strconv.Itoa(int(math.Ceil(1 / s.cfg.LoginRate)))
-	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Store: s.loginLimit,
-		IdentifierExtractor: func(c echo.Context) (string, error) {
-			return c.RealIP(), nil
-		},
-		DenyHandler: func(c echo.Context, _ string, err error) error {
-			c.Response().Header().Set(echo.HeaderRetryAfter, retryAfter)
-			return echo.NewHTTPError(http.StatusTooManyRequests, "too many login attempts, try again later").WithInternal(err)
-		},
-	})
 }

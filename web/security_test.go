@@ -1,15 +1,18 @@
 package web_test
 
 import (
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/profilecache/profilecache/profile"
 	"github.com/profilecache/profilecache/web"
 )
 
@@ -270,10 +273,7 @@ func formToken(t *testing.T, body string) string {
 
 func TestLoginRateLimit(t *testing.T) {
 	const burst = 3
-	slow := func(c *web.Config) {
-		c.LoginRate = 0.001 // no refill during the test
-		c.LoginBurst = burst
-	}
+	slow := func(c *web.Config) { c.LoginByAddress = newFakeLimiter(burst) }
 	login := func(env *testEnv, remoteAddr, xff string, api bool) *httptest.ResponseRecorder {
 		var req *http.Request
 		if api {
@@ -306,8 +306,9 @@ func TestLoginRateLimit(t *testing.T) {
 			t.Fatalf("attempt %d: status = %d, want %d", burst+1, got, want)
 		}
 		errorBody(t, rec)
-		if rec.Header().Get("Retry-After") == "" {
-			t.Error("429 without Retry-After")
+		// The fake's wait, 1.5s, in whole seconds rounded up.
+		if got := rec.Header().Get("Retry-After"); got != "2" {
+			t.Errorf("Retry-After = %q, want 2", got)
 		}
 		if got := env.profiles.logins; got != burst {
 			t.Errorf("backend saw %d logins, want %d", got, burst)
@@ -420,5 +421,165 @@ func TestSecurityHeaders(t *testing.T) {
 				t.Error("page has a script or an inline style, which the CSP blocks")
 			}
 		})
+	}
+}
+
+// Client addresses share a budget per IPv4 address and per IPv6 /64.
+func TestLoginAddressKey(t *testing.T) {
+	for _, tc := range []struct{ ip, want string }{
+		{"192.0.2.1", "192.0.2.1"},
+		{"192.0.2.2", "192.0.2.2"},
+		{"::ffff:192.0.2.1", "192.0.2.1"}, // IPv4-mapped: the IPv4 address
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"}, // same /64
+		{"2001:DB8:1:2:0:0:0:7", "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"}, // the next /64
+		{"fe80::1%eth0", "fe80::/64"},            // a zone does not make a new budget
+		{"::1", "::/64"},
+		{"", "invalid"},
+		{"not-an-ip", "invalid"},
+		{"192.0.2.1:1234", "invalid"},
+		{"{u:x}", "invalid"},
+	} {
+		if got := web.AddressKey(tc.ip); got != tc.want {
+			t.Errorf("AddressKey(%q) = %q, want %q", tc.ip, got, tc.want)
+		}
+	}
+}
+
+// An account's budget is keyed by its email, trimmed and lowercased as the
+// CRM matches it, and hashed: no address in Redis, no brace in a key.
+func TestLoginAccountKey(t *testing.T) {
+	k := web.AccountKey("alice@example.com")
+	for _, same := range []string{"Alice@Example.com", "  alice@example.com\t", "ALICE@EXAMPLE.COM"} {
+		if got := web.AccountKey(same); got != k {
+			t.Errorf("AccountKey(%q) = %q, want alice's %q", same, got, k)
+		}
+	}
+	for _, other := range []string{"bob@example.com", "alice@example.co", ""} {
+		if web.AccountKey(other) == k {
+			t.Errorf("AccountKey(%q) is alice's", other)
+		}
+	}
+	for _, email := range []string{"alice@example.com", "{u:x}@x", strings.Repeat("é", 5000)} {
+		if got := web.AccountKey(email); len(got) != 32 || strings.ContainsAny(got, "{}@") {
+			t.Errorf("AccountKey(%.20q) = %q, want 32 hex digits", email, got)
+		}
+	}
+}
+
+// Wrong passwords for one account are throttled on that account, from
+// however many addresses they come; other accounts are not affected, and
+// the rightful user's successful logins do not spend the budget.
+func TestLoginAccountThrottle(t *testing.T) {
+	const burst = 3
+	env := newTestEnv(t, func(c *web.Config) { c.LoginByAccount = newFakeLimiter(burst) })
+	n := 0
+	login := func(email, password string, api bool) *httptest.ResponseRecorder {
+		n++
+		var req *http.Request
+		if api {
+			req = httptest.NewRequest(http.MethodPost, "/api/login", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+		} else {
+			form := url.Values{"email": {email}, "password": {password}, "_csrf": {loginToken}}
+			req = httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", echo.MIMEApplicationForm)
+			req.AddCookie(loginCookie())
+		}
+		req.RemoteAddr = fmt.Sprintf("198.51.100.%d:1234", n) // a new address every time
+		rec := httptest.NewRecorder()
+		env.handler.ServeHTTP(rec, req)
+		return rec
+	}
+	// Successful logins give their attempt back: never throttled.
+	for i := range 2 * burst {
+		if rec := login(zoeEmail, zoePassword, true); rec.Code != http.StatusOK {
+			t.Fatalf("right password, login %d: status %d, want 200", i+1, rec.Code)
+		}
+	}
+	for i := range burst {
+		if rec := login(zoeEmail, "guess", true); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: status %d, want 401", i+1, rec.Code)
+		}
+	}
+	backend := env.profiles.logins
+	for _, variant := range []string{zoeEmail, "ZOE@example.com", " zoe@example.com "} {
+		rec := login(variant, "guess", true)
+		if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "2" {
+			t.Fatalf("guess for %q over the account's budget: %d (Retry-After %q), want 429 with Retry-After 2",
+				variant, rec.Code, rec.Header().Get("Retry-After"))
+		}
+		errorBody(t, rec)
+	}
+	rec := login(zoeEmail, "guess", false)
+	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), "Too many attempts") {
+		t.Fatalf("form guess over the account's budget: %d, want 429 and the friendly page:\n%s", rec.Code, rec.Body)
+	}
+	if got := env.profiles.logins; got != backend {
+		t.Errorf("throttled attempts reached the backend %d times, want 0", got-backend)
+	}
+	// The price of an account budget: the rightful user waits too.
+	if rec := login(zoeEmail, zoePassword, true); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("right password on a spent account budget: %d, want 429", rec.Code)
+	}
+	// Other accounts are not affected.
+	if rec := login("bob@example.com", "bob-secret", true); rec.Code != http.StatusOK {
+		t.Errorf("bob: status %d, want 200", rec.Code)
+	}
+	if rec := login("bob@example.com", "guess", false); rec.Code != http.StatusUnauthorized {
+		t.Errorf("bob, wrong password: status %d, want 401", rec.Code)
+	}
+}
+
+// A login throttle that cannot decide (Redis down) fails closed: 503 with
+// Retry-After, JSON on the API, and the backend is not asked.
+func TestLoginThrottleStoreDown(t *testing.T) {
+	for _, which := range []string{"address", "account"} {
+		t.Run(which, func(t *testing.T) {
+			env := newTestEnv(t)
+			l := map[string]*fakeLimiter{"address": env.byAddress, "account": env.byAccount}[which]
+			l.setErr(fmt.Errorf("redisrepo: limiter allow: %w: %w", profile.ErrUnavailable, errBoom))
+			req := request{method: http.MethodPost, path: "/api/login", body: `{"email":"zoe@example.com","password":"zoe-secret"}`,
+				header: map[string]string{"Content-Type": "application/json"}}
+			rec := env.do(t, req)
+			if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
+				t.Fatalf("status %d, Retry-After %q; want 503 with Retry-After 1", rec.Code, rec.Header().Get("Retry-After"))
+			}
+			if msg := errorBody(t, rec); strings.Contains(msg, "10.9.8.7") {
+				t.Errorf("error %q leaks the internal error", msg)
+			}
+			if env.profiles.logins != 0 {
+				t.Errorf("the backend saw %d logins, want 0", env.profiles.logins)
+			}
+		})
+	}
+}
+
+// A refresh inside the cooldown: 429, JSON, Retry-After in whole seconds
+// rounded up and at least 1.
+func TestRefreshTooSoon(t *testing.T) {
+	for _, tc := range []struct {
+		wait time.Duration
+		want string
+	}{
+		{10 * time.Second, "10"},
+		{9*time.Second + time.Millisecond, "10"},
+		{1500 * time.Millisecond, "2"},
+		{time.Millisecond, "1"},
+		{0, "1"},
+	} {
+		env := newTestEnv(t)
+		env.profiles.setErr(fmt.Errorf("refresh: %w", &profile.TooSoonError{Wait: tc.wait}))
+		rec := env.do(t, request{method: http.MethodPost, path: "/api/me/refresh", user: zoeID, csrf: true})
+		if rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("wait %v: status %d, want 429", tc.wait, rec.Code)
+		}
+		if got := rec.Header().Get("Retry-After"); got != tc.want {
+			t.Errorf("wait %v: Retry-After %q, want %q", tc.wait, got, tc.want)
+		}
+		if msg := errorBody(t, rec); !strings.Contains(msg, "moments ago") {
+			t.Errorf("wait %v: error %q", tc.wait, msg)
+		}
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/profilecache/profilecache/auth"
 	"github.com/profilecache/profilecache/profile"
@@ -96,11 +95,15 @@ type Config struct {
 	// Logger receives one line per request and every error. Default
 	// slog.Default().
 	Logger *slog.Logger
-	// LoginRate (attempts per second) and LoginBurst limit POST /login and
-	// POST /api/login per client address. Defaults DefaultLoginRate and
-	// DefaultLoginBurst.
-	LoginRate  float64
-	LoginBurst int
+	// LoginByAddress and LoginByAccount throttle POST /login and POST
+	// /api/login (throttle.go). Both required, and shared by every instance
+	// (a limit in one process's memory multiplies with the instances).
+	// LoginByAddress: every attempt from a client address (an IPv6 /64)
+	// takes one. LoginByAccount: every attempt for an account takes one
+	// and a successful or undecided one gives it back, so that only wrong
+	// passwords spend it, from however many addresses they come.
+	LoginByAddress Limiter
+	LoginByAccount Limiter
 	// IPExtractor finds the client address for the login rate limit.
 	// Default echo.ExtractIPDirect(): X-Forwarded-For is ignored, so a
 	// client cannot dodge the limit by forging it. Behind a trusted proxy
@@ -129,20 +132,12 @@ type Config struct {
 	ObserveRequest func(route, method string, status int, d time.Duration)
 }
 
-// Login rate limit defaults: a person mistyping a password never notices,
-// a script gets one guess per second.
-const (
-	DefaultLoginRate  = 1.0
-	DefaultLoginBurst = 20
-)
-
 // Request limits. The body limit is binary: echo reads "1M" as 10^6 bytes.
 const (
 	maxBodySize     = "1MiB"
 	maxEmailLen     = 254 // RFC 5321 path limit
 	maxPasswordLen  = 1024
 	readyTimeout    = 2 * time.Second
-	loginLimitTTL   = 3 * time.Minute
 	ordersPerPage   = profile.DefaultLimit
 	sectionPreview  = 20 // invoices and inquiries shown on the profile page
 	contentSecurity = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; " +
@@ -159,7 +154,6 @@ type Server struct {
 	fallbackPage []byte // served when even the error page fails to render
 	static       fs.FS
 	styleURL     string
-	loginLimit   *middleware.RateLimiterMemoryStore
 	ids          *requestIDs
 	csrf         *csrfGuard
 }
@@ -176,17 +170,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("web: config: Data is required")
 	case cfg.Authenticate == nil:
 		return nil, errors.New("web: config: Authenticate is required")
+	case cfg.LoginByAddress == nil || cfg.LoginByAccount == nil:
+		return nil, errors.New("web: config: LoginByAddress and LoginByAccount are required")
 	case cfg.WebhookSecret != "" && len(cfg.WebhookSecret) < MinWebhookSecretLen:
 		return nil, errWebhookConfig
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.LoginRate <= 0 {
-		cfg.LoginRate = DefaultLoginRate
-	}
-	if cfg.LoginBurst <= 0 {
-		cfg.LoginBurst = DefaultLoginBurst
 	}
 	if cfg.IPExtractor == nil {
 		cfg.IPExtractor = echo.ExtractIPDirect()
@@ -208,11 +198,6 @@ func New(cfg Config) (*Server, error) {
 		// The content hash busts browser caches when the stylesheet changes.
 		styleURL: "/static/style.css?v=" + hex.EncodeToString(sum[:4]),
 		ids:      newRequestIDs(),
-		loginLimit: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-			Rate:      rate.Limit(cfg.LoginRate),
-			Burst:     cfg.LoginBurst,
-			ExpiresIn: loginLimitTTL,
-		}),
 	}
 	if s.csrf, err = newCSRFGuard(cfg); err != nil {
 		return nil, err

@@ -65,6 +65,7 @@ func TestNew(t *testing.T) {
 	full := func() web.Config {
 		return web.Config{
 			Profiles: newFakeProfiles(), Sessions: newFakeSessions(), Data: newFakeData(), Authenticate: fakeAuthenticate,
+			LoginByAddress: newFakeLimiter(1), LoginByAccount: newFakeLimiter(1),
 		}
 	}
 	for _, tc := range []struct {
@@ -77,6 +78,9 @@ func TestNew(t *testing.T) {
 		{"NoSessions", func(c *web.Config) { c.Sessions = nil }, "Sessions is required"},
 		{"NoData", func(c *web.Config) { c.Data = nil }, "Data is required"},
 		{"NoAuthenticate", func(c *web.Config) { c.Authenticate = nil }, "Authenticate is required"},
+		// No silent fallback to a limit in one process's memory.
+		{"NoAddressLimiter", func(c *web.Config) { c.LoginByAddress = nil }, "LoginByAddress and LoginByAccount are required"},
+		{"NoAccountLimiter", func(c *web.Config) { c.LoginByAccount = nil }, "LoginByAddress and LoginByAccount are required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := full()

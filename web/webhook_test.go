@@ -182,6 +182,7 @@ func TestProfileChangedWebhookDisabled(t *testing.T) {
 func TestWebhookSecretTooShort(t *testing.T) {
 	_, err := web.New(web.Config{
 		Profiles: newFakeProfiles(), Sessions: newFakeSessions(), Data: newFakeData(), Authenticate: fakeAuthenticate,
+		LoginByAddress: newFakeLimiter(1), LoginByAccount: newFakeLimiter(1),
 		Changes: &fakeChanges{}, WebhookSecret: "short",
 	})
 	if err == nil || !strings.Contains(err.Error(), "WebhookSecret") {

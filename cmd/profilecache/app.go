@@ -106,12 +106,25 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		MaxDataBytes: cfg.SessionDataMaxBytes,
 	})
 	svc := profile.NewService(backend, store, store, profile.Options{
-		BackendTimeout: cfg.BackendTimeout,
-		Logger:         logger,
-		OnBackendLoad:  m.BackendLoad,
-		OnLockWait:     m.LockWait,
-		Accounts:       tokens,
+		BackendTimeout:  cfg.BackendTimeout,
+		RefreshCooldown: cfg.RefreshCooldown,
+		Logger:          logger,
+		OnBackendLoad:   m.BackendLoad,
+		OnLockWait:      m.LockWait,
+		Accounts:        tokens,
 	})
+	// Login budgets in Redis, shared by every instance: pc:rl:{a:<address>}
+	// and pc:rl:{e:<hashed email>}.
+	byAddress, err := redisrepo.NewLimiter(client, redisrepo.LimiterOptions{Name: "a", Rate: cfg.LoginRate, Burst: cfg.LoginBurst})
+	if err != nil {
+		closeRedis()
+		return nil, err
+	}
+	byAccount, err := redisrepo.NewLimiter(client, redisrepo.LimiterOptions{Name: "e", Rate: cfg.LoginAccountRate, Burst: cfg.LoginAccountBurst})
+	if err != nil {
+		closeRedis()
+		return nil, err
+	}
 	mgr, err := auth.New(auth.Config{
 		Tokens:          tokens,
 		Secret:          secret,
@@ -138,8 +151,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		Changes:          svc,
 		WebhookSecret:    cfg.WebhookSecret,
 		Logger:           logger,
-		LoginRate:        cfg.LoginRate,
-		LoginBurst:       cfg.LoginBurst,
+		LoginByAddress:   byAddress,
+		LoginByAccount:   byAccount,
 		CSRFCookieSecure: cfg.CookieSecure,
 		SecureRequest:    secureRequest(cfg.TrustedProxies),
 		CSRFKey:          csrfKey,
@@ -154,6 +167,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		"addr", cfg.Addr, "redis", redactURL(cfg.RedisURL), "session_secret", "[masked]",
 		"cookie_secure", cfg.CookieSecure, "trusted_proxies", fmt.Sprint(cfg.TrustedProxies), "backend_latency", cfg.BackendLatency.String(),
 		"token_ttl", cfg.TokenTTL.String(), "session_max_age", cfg.SessionMaxAge.String(), "profile_ttl", cfg.ProfileTTL.String(),
+		"refresh_cooldown", cfg.RefreshCooldown.String(), "login_rate", cfg.LoginRate, "login_burst", cfg.LoginBurst,
+		"login_account_rate", cfg.LoginAccountRate, "login_account_burst", cfg.LoginAccountBurst,
 		"max_sessions_per_user", cfg.MaxSessions, "session_data_max_bytes", cfg.SessionDataMaxBytes,
 		"backend", cfg.redactedBackend(), "backend_token", cfg.BackendToken != "", "webhook", cfg.WebhookSecret != "",
 		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String(),

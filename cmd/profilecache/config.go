@@ -27,8 +27,16 @@ type Config struct {
 	TokenTTL        time.Duration
 	SessionMaxAge   time.Duration
 	ProfileTTL      time.Duration
-	LoginRate       float64
-	LoginBurst      int
+	// LoginRate/LoginBurst: login attempts per client address (an IPv6
+	// /64); LoginAccountRate/LoginAccountBurst: failed logins per account.
+	// Budgets live in Redis, shared by every instance.
+	LoginRate         float64
+	LoginBurst        int
+	LoginAccountRate  float64
+	LoginAccountBurst int
+	// RefreshCooldown: POST /api/me/refresh of a profile loaded less than
+	// this long ago answers 429 (REFRESH_COOLDOWN; 0 disables).
+	RefreshCooldown time.Duration
 	// MaxSessions caps one user's sessions (MAX_SESSIONS_PER_USER);
 	// SessionDataMaxBytes is one session's data budget
 	// (SESSION_DATA_MAX_BYTES). Together they bound a user's Redis memory
@@ -52,20 +60,30 @@ type Config struct {
 
 const minSecretLen = 32
 
+// Login rate bounds: above maxRate per second is no limit; a budget that
+// takes more than maxBudget to refill is surely a mistake.
+const (
+	maxRate   = 1_000_000
+	maxBudget = 366 * 24 * time.Hour
+)
+
 // loadConfig fills a Config from defaults, then the environment, then flags,
 // and checks it. It never exits: the caller prints the one-line error.
 func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	cfg := Config{
-		Addr:            "127.0.0.1:8080",
-		RedisTimeout:    2 * time.Second,
-		BackendTimeout:  10 * time.Second,
-		TokenTTL:        20 * time.Minute,
-		SessionMaxAge:   12 * time.Hour,
-		ProfileTTL:      24 * time.Hour,
-		LoginRate:       1,
-		LoginBurst:      20,
-		ShutdownTimeout: 15 * time.Second,
-		ReadTimeout:     30 * time.Second,
+		Addr:              "127.0.0.1:8080",
+		RedisTimeout:      2 * time.Second,
+		BackendTimeout:    10 * time.Second,
+		TokenTTL:          20 * time.Minute,
+		SessionMaxAge:     12 * time.Hour,
+		ProfileTTL:        24 * time.Hour,
+		LoginRate:         1,
+		LoginBurst:        20,
+		LoginAccountRate:  0.1,
+		LoginAccountBurst: 10,
+		RefreshCooldown:   10 * time.Second,
+		ShutdownTimeout:   15 * time.Second,
+		ReadTimeout:       30 * time.Second,
 
 		MaxSessions:         redisrepo.DefaultMaxSessions,
 		SessionDataMaxBytes: redisrepo.DefaultMaxDataBytes,
@@ -114,24 +132,36 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	env("READ_TIMEOUT", dur(&cfg.ReadTimeout))
 	writeTimeoutSet := false
 	env("WRITE_TIMEOUT", func(v string) error { writeTimeoutSet = true; return dur(&cfg.WriteTimeout)(v) })
-	env("LOGIN_RATE", func(v string) (err error) {
-		cfg.LoginRate, err = strconv.ParseFloat(v, 64)
-		if err != nil || cfg.LoginRate <= 0 {
-			return fmt.Errorf("invalid rate %q (requests per second, > 0)", v)
+	// Rates are attempts per second, e.g. 0.1 for one every ten seconds.
+	rate := func(dst *float64) func(string) error {
+		return func(v string) error {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(r > 0) || r > maxRate {
+				return fmt.Errorf("invalid rate %q (attempts per second, > 0 and <= %g)", v, float64(maxRate))
+			}
+			*dst = r
+			return nil
 		}
-		return nil
-	})
+	}
+	burst := func(dst *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("invalid burst %q (a whole number >= 1)", v)
+			}
+			*dst = n
+			return nil
+		}
+	}
+	env("LOGIN_RATE", rate(&cfg.LoginRate))
+	env("LOGIN_ACCOUNT_RATE", rate(&cfg.LoginAccountRate))
+	env("LOGIN_ACCOUNT_BURST", burst(&cfg.LoginAccountBurst))
+	env("REFRESH_COOLDOWN", dur(&cfg.RefreshCooldown))
 	env("TRUSTED_PROXIES", func(v string) (err error) {
 		cfg.TrustedProxies, err = parseTrustedProxies(v)
 		return err
 	})
-	env("LOGIN_BURST", func(v string) (err error) {
-		cfg.LoginBurst, err = strconv.Atoi(v)
-		if err != nil || cfg.LoginBurst < 1 {
-			return fmt.Errorf("invalid burst %q (a whole number >= 1)", v)
-		}
-		return nil
-	})
+	env("LOGIN_BURST", burst(&cfg.LoginBurst))
 	env("MAX_SESSIONS_PER_USER", func(v string) (err error) {
 		cfg.MaxSessions, err = strconv.Atoi(v)
 		if err != nil || cfg.MaxSessions < 1 {
@@ -189,6 +219,19 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if cfg.BackendLatency < 0 {
 		errs = append(errs, fmt.Errorf("BACKEND_LATENCY: must not be negative, got %s", cfg.BackendLatency))
+	}
+	if cfg.RefreshCooldown < 0 {
+		errs = append(errs, fmt.Errorf("REFRESH_COOLDOWN: must not be negative (0 disables it), got %s", cfg.RefreshCooldown))
+	}
+	for _, l := range []struct {
+		name  string
+		rate  float64
+		burst int
+	}{{"LOGIN_BURST/LOGIN_RATE", cfg.LoginRate, cfg.LoginBurst}, {"LOGIN_ACCOUNT_BURST/LOGIN_ACCOUNT_RATE", cfg.LoginAccountRate, cfg.LoginAccountBurst}} {
+		// A budget that takes longer than this to refill is a typo.
+		if float64(l.burst)/l.rate > maxBudget.Seconds() {
+			errs = append(errs, fmt.Errorf("%s: a full budget takes %.0fs to refill, more than %s", l.name, float64(l.burst)/l.rate, maxBudget))
+		}
 	}
 	if cfg.ProfileTTL <= cfg.TokenTTL {
 		errs = append(errs, fmt.Errorf("PROFILE_TTL (%s) must be longer than TOKEN_TTL (%s)", cfg.ProfileTTL, cfg.TokenTTL))

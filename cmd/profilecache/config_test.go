@@ -35,6 +35,24 @@ func TestLoadConfig(t *testing.T) {
 		{name: "NegativeLatency", env: map[string]string{"BACKEND_LATENCY": "-1s"}, wantErr: "BACKEND_LATENCY"},
 		{name: "BadBool", env: map[string]string{"COOKIE_SECURE": "yes please"}, wantErr: "COOKIE_SECURE"},
 		{name: "BadRate", env: map[string]string{"LOGIN_RATE": "0"}, wantErr: "LOGIN_RATE"},
+		{name: "ThrottleDefaults", check: func(t *testing.T, c Config) {
+			if c.RefreshCooldown != 10*time.Second || c.LoginRate != 1 || c.LoginBurst != 20 ||
+				c.LoginAccountRate != 0.1 || c.LoginAccountBurst != 10 {
+				t.Fatalf("got cooldown %v, login %v/%d, account %v/%d", c.RefreshCooldown, c.LoginRate, c.LoginBurst, c.LoginAccountRate, c.LoginAccountBurst)
+			}
+		}},
+		{name: "ThrottleSet", env: map[string]string{"REFRESH_COOLDOWN": "0", "LOGIN_ACCOUNT_RATE": "0.5", "LOGIN_ACCOUNT_BURST": "3"},
+			check: func(t *testing.T, c Config) {
+				if c.RefreshCooldown != 0 || c.LoginAccountRate != 0.5 || c.LoginAccountBurst != 3 {
+					t.Fatalf("got cooldown %v, account %v/%d", c.RefreshCooldown, c.LoginAccountRate, c.LoginAccountBurst)
+				}
+			}},
+		{name: "NegativeCooldown", env: map[string]string{"REFRESH_COOLDOWN": "-1s"}, wantErr: "REFRESH_COOLDOWN: must not be negative"},
+		{name: "BadCooldown", env: map[string]string{"REFRESH_COOLDOWN": "10"}, wantErr: "REFRESH_COOLDOWN: invalid duration"},
+		{name: "NaNRate", env: map[string]string{"LOGIN_ACCOUNT_RATE": "NaN"}, wantErr: "LOGIN_ACCOUNT_RATE"},
+		{name: "InfRate", env: map[string]string{"LOGIN_RATE": "+Inf"}, wantErr: "LOGIN_RATE"},
+		{name: "ZeroAccountBurst", env: map[string]string{"LOGIN_ACCOUNT_BURST": "0"}, wantErr: "LOGIN_ACCOUNT_BURST"},
+		{name: "EndlessBudget", env: map[string]string{"LOGIN_ACCOUNT_RATE": "0.0000001"}, wantErr: "LOGIN_ACCOUNT_BURST/LOGIN_ACCOUNT_RATE"},
 		{name: "SessionLimitsDefault", check: func(t *testing.T, c Config) {
 			if c.MaxSessions != 20 || c.SessionDataMaxBytes != 256<<10 {
 				t.Fatalf("MaxSessions=%d SessionDataMaxBytes=%d, want 20 and 262144", c.MaxSessions, c.SessionDataMaxBytes)

@@ -201,6 +201,15 @@ func testE2EBrowserFlow(t *testing.T, target redistest.Target) {
 	keys := redistest.Keys(t, e.redis, "*")
 	types := map[string]int{}
 	for _, k := range keys {
+		// Login throttle budgets belong to an address or an account, not
+		// to a user's data: one key each, in a hash tag of its own, with
+		// a TTL.
+		if strings.HasPrefix(k, "pc:rl:{a:") || strings.HasPrefix(k, "pc:rl:{e:") {
+			if ttl, _ := e.redis.Do(ctx, e.redis.B().Pttl().Key(k).Build()).AsInt64(); ttl <= 0 || !strings.HasSuffix(k, "}") {
+				t.Errorf("throttle key %q: PTTL %d, want a TTL and the key to end with its hash tag", k, ttl)
+			}
+			continue
+		}
 		if !strings.Contains(k, "{u:") {
 			t.Errorf("key %q has no user hash tag", k)
 			continue
@@ -241,7 +250,9 @@ func testE2EBrowserFlow(t *testing.T, target redistest.Target) {
 func TestE2EAPIClient(t *testing.T) { redistest.Targets(t, testE2EAPIClient) }
 
 func testE2EAPIClient(t *testing.T, target redistest.Target) {
-	e := startE2EOn(t, target, nil)
+	// No refresh cooldown: the refresh below, right after the logins'
+	// preloads, must reload (throttle_e2e_test.go tests the cooldown).
+	e := startE2EOn(t, target, map[string]string{"REFRESH_COOLDOWN": "0"})
 	c := &http.Client{}
 	apiLogin := func() string {
 		resp, body := e.do(c, "POST", "/api/login", strings.NewReader(`{"email":"carol@example.com","password":"carol-secret"}`), "Content-Type", "application/json")

@@ -33,8 +33,10 @@ const formType = "application/x-www-form-urlencoded"
 // gets no login through. Nothing refused takes effect, and nothing is a 500.
 func TestE2ECSRF(t *testing.T) {
 	// 127.0.0.1, the test client, is a trusted proxy: X-Forwarded-Proto
-	// https then stands for a client that came in over HTTPS.
-	e := startE2EOn(t, redistest.Start(t), map[string]string{"TRUSTED_PROXIES": "127.0.0.1"})
+	// https then stands for a client that came in over HTTPS. No refresh
+	// cooldown: the refresh with the token, right after the login's
+	// preload, must get through to its 204.
+	e := startE2EOn(t, redistest.Start(t), map[string]string{"TRUSTED_PROXIES": "127.0.0.1", "REFRESH_COOLDOWN": "0"})
 	a, b := e.browser(), e.browser()
 	for _, c := range []*http.Client{a, b} {
 		if resp := e.login(c, "alice@example.com", "alice-secret"); resp.StatusCode != http.StatusSeeOther {

@@ -162,6 +162,8 @@ func startApp(ctx context.Context, bin, dir, redisAddr string, redisTimeout time
 		// would otherwise be the first thing the soak measures.
 		"LOGIN_RATE=100000",
 		"LOGIN_BURST=100000",
+		// Refreshes exercise the reload path, as before the cooldown.
+		"REFRESH_COOLDOWN=0",
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
