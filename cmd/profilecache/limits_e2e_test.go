@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -196,7 +198,7 @@ func count(bs []bool) int {
 
 // The worst case of docs/limits.md, "Memory per user", for one user:
 //
-//	bytes ≤ N × (T + ⌈5/4 × B⌉ + K × E + H) + I0 + N × I1 + P
+//	bytes ≤ N × (T + ⌈5/4 × B⌉ + K × E + H) + I0 + N × I1 + C + P
 //
 // N MAX_SESSIONS_PER_USER, B SESSION_DATA_MAX_BYTES, K profile.MaxDataKeys,
 // P the user's cached profile. The constants are MEMORY USAGE bytes on
@@ -207,6 +209,7 @@ const (
 	boundDataHash   = 1024 // H: one data hash's own overhead
 	boundIndexFixed = 256  // I0
 	boundIndexEntry = 160  // I1: per index entry (skiplist encoding, > 128 entries)
+	boundSmall      = 512  // C: reload lock, revocation fence, account login throttle
 )
 
 func sessionBound(n, budget int) int {
@@ -223,6 +226,8 @@ func sessionBound(n, budget int) int {
 func TestE2EHostileMemoryBound(t *testing.T) {
 	const email, password = "alice@example.com", "alice-secret"
 	env, uid := limitsCRM(t, email, password)
+	delete(env, "LOGIN_ACCOUNT_RATE") // the default: a failed login's key lives 10s
+	delete(env, "LOGIN_ACCOUNT_BURST")
 	e := startE2EOn(t, redistest.Start(t), env)
 	c := apiClient(t)
 	usedBefore := usedMemory(t, e.redis)
@@ -287,13 +292,19 @@ func TestE2EHostileMemoryBound(t *testing.T) {
 		t.Error(err)
 	}
 
-	m := measureUser(t, e.redis, uid.String())
+	// A wrong password spends some of the account's login budget (the
+	// default one here): one more key of the account's, for about ten
+	// seconds, measured if it is still there.
+	if h := call(c, e.url, http.MethodPost, "/api/login", "", fmt.Sprintf(`{"email":%q,"password":"wrong"}`, email)); h.status != http.StatusUnauthorized {
+		t.Fatalf("a wrong password: %v, want 401", h)
+	}
+	m := measureUser(t, e.redis, uid.String(), "pc:rl:{e:"+accountKey(email)+"}")
 	bound := sessionBound(maxSessions, budget)
 	sessions := m.tokens + m.data + m.index
-	t.Logf("MEMORY USAGE of the user: %d keys, %d bytes: tokens %d (%d keys), data %d (%d keys), index %d, profile %d (%d keys)",
-		m.keys, m.total(), m.tokens, m.tokenKeys, m.data, m.dataKeys, m.index, m.profile, m.profileKeys)
-	t.Logf("sessions part %d bytes, bound %d bytes (%.3f of it); with the profile %d of %d",
-		sessions, bound, float64(sessions)/float64(bound), m.total(), bound+m.profile)
+	t.Logf("MEMORY USAGE of the user: %d keys, %d bytes: tokens %d (%d keys), data %d (%d keys), index %d, profile %d (%d keys), lock/fence/throttle %d (%d keys)",
+		m.keys, m.total(), m.tokens, m.tokenKeys, m.data, m.dataKeys, m.index, m.profile, m.profileKeys, m.small, m.smallKeys)
+	t.Logf("sessions part %d bytes, bound %d bytes (%.3f of it); all keys %d of %d (bound + C + profile)",
+		sessions, bound, float64(sessions)/float64(bound), m.total(), bound+boundSmall+m.profile)
 	// For reference only (it includes the keyspace and expiry tables, and
 	// whatever else the server allocated meanwhile): used_memory's growth.
 	t.Logf("used_memory grew by %d bytes", usedMemory(t, e.redis)-usedBefore)
@@ -306,8 +317,11 @@ func TestE2EHostileMemoryBound(t *testing.T) {
 	if 2*sessions < bound {
 		t.Errorf("the hostile client reached only %d of the %d bytes bound: the test no longer drives the worst case", sessions, bound)
 	}
-	if m.total() > bound+m.profile {
-		t.Errorf("all of the user's keys take %d bytes, over bound %d + profile %d", m.total(), bound, m.profile)
+	if m.small > boundSmall {
+		t.Errorf("lock, fence and throttle keys take %d bytes, over %d", m.small, boundSmall)
+	}
+	if m.total() > bound+boundSmall+m.profile {
+		t.Errorf("all of the user's keys take %d bytes, over bound %d + %d + profile %d", m.total(), bound, boundSmall, m.profile)
 	}
 }
 
@@ -338,20 +352,34 @@ func callUA(c *http.Client, base, method, path, token, body, ua string) hit {
 // userMemory is MEMORY USAGE (SAMPLES 0: every element) summed over the
 // user's keys, by kind.
 type userMemory struct {
-	keys                             int
-	tokens, data, index, profile     int
-	tokenKeys, dataKeys, profileKeys int
+	keys                                        int
+	tokens, data, index, profile, small         int
+	tokenKeys, dataKeys, profileKeys, smallKeys int
 }
 
-func (m userMemory) total() int { return m.tokens + m.data + m.index + m.profile }
+func (m userMemory) total() int { return m.tokens + m.data + m.index + m.profile + m.small }
 
 // measureUser SCANs every node for the user's keys, as an operator would,
-// and sums their MEMORY USAGE.
-func measureUser(t *testing.T, client rueidis.Client, uid string) userMemory {
+// and sums their MEMORY USAGE, with the extra keys that exist.
+func measureUser(t *testing.T, client rueidis.Client, uid string, extra ...string) userMemory {
 	t.Helper()
 	ctx := context.Background()
 	prefix := "pc:{u:" + uid + "}:"
 	var m userMemory
+	usage := func(node rueidis.Client, k string) int {
+		n, err := node.Do(ctx, node.B().MemoryUsage().Key(k).Samples(0).Build()).AsInt64()
+		if err != nil && !rueidis.IsRedisNil(err) {
+			t.Fatalf("MEMORY USAGE %s: %v", k, err)
+		}
+		return int(n)
+	}
+	for _, k := range extra {
+		if n := usage(client, k); n > 0 {
+			m.keys++
+			m.small += n
+			m.smallKeys++
+		}
+	}
 	for addr, node := range client.Nodes() {
 		for cursor := uint64(0); ; {
 			entry, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
@@ -359,23 +387,22 @@ func measureUser(t *testing.T, client rueidis.Client, uid string) userMemory {
 				t.Fatalf("SCAN on %s: %v", addr, err)
 			}
 			for _, k := range entry.Elements {
-				n, err := node.Do(ctx, node.B().MemoryUsage().Key(k).Samples(0).Build()).AsInt64()
-				if err != nil {
-					t.Fatalf("MEMORY USAGE %s: %v", k, err)
-				}
+				n := usage(node, k)
 				m.keys++
-				rest := strings.TrimPrefix(k, prefix)
-				switch {
+				switch rest := strings.TrimPrefix(k, prefix); {
 				case rest == "sessions":
-					m.index += int(n)
+					m.index += n
 				case strings.HasPrefix(rest, "s:") && strings.HasSuffix(rest, ":data"):
-					m.data += int(n)
+					m.data += n
 					m.dataKeys++
 				case strings.HasPrefix(rest, "s:"):
-					m.tokens += int(n)
+					m.tokens += n
 					m.tokenKeys++
+				case rest == "lock" || rest == "fence":
+					m.small += n
+					m.smallKeys++
 				default:
-					m.profile += int(n)
+					m.profile += n
 					m.profileKeys++
 				}
 			}
@@ -385,6 +412,13 @@ func measureUser(t *testing.T, client rueidis.Client, uid string) userMemory {
 		}
 	}
 	return m
+}
+
+// accountKey is the account's login throttle budget (web/throttle.go's
+// accountKey, written out: the test names the key independently).
+func accountKey(email string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return hex.EncodeToString(sum[:16])
 }
 
 // usedMemory is INFO memory's used_memory of a single server.
