@@ -356,3 +356,49 @@ func testCreateFenced(t *testing.T, e env) {
 		t.Errorf("keys after a fenced Create = %v, want the fence only", keys)
 	}
 }
+
+// The zero-setup embedded Redis runs the same scripts: the cap, the
+// fence and the data budget hold there too.
+func TestSessionLimitsOnEmbeddedRedis(t *testing.T) {
+	c, stop, err := redisrepo.StartEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx := context.Background()
+	s := redisrepo.NewTokenStore(c, redisrepo.TokenOptions{MaxSessions: 2, MaxDataBytes: 10})
+	uid := uuid.New()
+	base := time.Now().Add(-time.Hour)
+	for i, id := range []string{"s0", "s1"} {
+		mustCreate(t, s, newSession(uid, id, base.Add(time.Duration(i)*time.Minute)), time.Hour)
+	}
+	if err := s.Touch(ctx, uid, "s0", ms(base.Add(10*time.Minute)), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, newSession(uid, "s2", base.Add(11*time.Minute)), time.Hour)
+	list, err := s.List(ctx, uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, x := range list {
+		ids = append(ids, x.ID)
+	}
+	if slices.Sort(ids); !slices.Equal(ids, []string{"s0", "s2"}) {
+		t.Errorf("sessions after a login beyond the cap = %v, want s0 and s2 (s1 least recently seen)", ids)
+	}
+
+	if err := s.PutData(ctx, uid, "s2", "ab", []byte("12345678")); err != nil {
+		t.Fatalf("exactly the budget: %v", err)
+	}
+	if err := s.PutData(ctx, uid, "s2", "c", nil); !errors.Is(err, profile.ErrDataBudget) {
+		t.Errorf("one byte over the budget: %v, want ErrDataBudget", err)
+	}
+
+	if _, err := s.RevokeAll(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, newSession(uid, "late", time.Now()), time.Hour); !errors.Is(err, profile.ErrFenced) {
+		t.Errorf("Create under a fresh fence: %v, want ErrFenced", err)
+	}
+}
