@@ -107,11 +107,11 @@ func loginTrips(ctx context.Context, redisAddr string) ([]string, error) {
 		c.mu.Lock()
 		c.trips = nil
 		c.mu.Unlock()
-		id, err := svc.Login(ctx, "carol@example.com", "carol-secret")
+		id, fence, err := svc.Login(ctx, "carol@example.com", "carol-secret")
 		if err != nil {
 			return nil, fmt.Errorf("login %d: %w", i, err)
 		}
-		if _, err := mgr.Issue(ctx, id, "bench"); err != nil {
+		if _, err := mgr.Issue(ctx, id, fence, "bench"); err != nil {
 			return nil, fmt.Errorf("issue %d: %w", i, err)
 		}
 	}
