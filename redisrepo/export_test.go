@@ -22,3 +22,9 @@ func (s *ProfileStore) ReadConsistent(ctx context.Context, userID uuid.UUID, q p
 	v, _, err := s.readAtomic(ctx, userID, pl)
 	return v, err
 }
+
+// The bounds of every call the profile store sends (generation.go).
+const (
+	BatchKeys  = batchKeys
+	ChunkElems = chunkElems
+)

@@ -89,37 +89,42 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-// Save writes p as a new generation and makes it current in one MULTI/EXEC
-// round trip; the same transaction deletes the previous generation. If the
-// user's fence is no longer fence, the transaction deletes what it wrote and
-// Save returns an error wrapping profile.ErrFenced.
+// Save writes p as a new generation and makes it current; see
+// generation.go for why every step is bounded, whatever the size of p.
+//
+//  1. The new generation's keys are written in batches, each key with its
+//     TTL. Nothing points at them yet: readers cannot see them, and if the
+//     save dies here they expire by themselves.
+//  2. One O(1) script checks the fence and points meta at the new
+//     generation: readers switch from the whole old profile to the whole
+//     new one at once.
+//  3. The replaced generation is deleted in batches. Readers still
+//     following the old meta from their client-side cache find keys missing
+//     and read meta again (profile_read.go).
+//
+// If the user's fence is no longer fence, the batches stop, what they wrote
+// is deleted, and Save returns an error wrapping profile.ErrFenced. A
+// failure after the switch only leaves the old generation to its TTL: it
+// is logged, and Save succeeds.
 func (s *ProfileStore) Save(ctx context.Context, p *profile.Profile, fence profile.Fence) error {
 	if err := checkProfile(p); err != nil {
 		return fmt.Errorf("redisrepo: save profile: %w", err)
 	}
 	uid := p.Basic.ID
 	gen := newGen()
-	g := s.keys.gen(uid, gen)
-	ttl := s.ttl.Milliseconds()
+	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
 	interests := uniq(p.Interests)
-	b := s.client.B()
+	writes := genWrites(s.keys.gen(uid, gen), p, interests)
 
-	cmds := make(rueidis.Commands, 0, 16+2*(len(p.Orders)+len(p.Invoices)+len(p.Inquiries)))
-	cmds = append(cmds, b.Multi().Build())
-	cmds = append(cmds,
-		hset(b, g.basic(), encodeBasic(p.Basic)),
-		b.Pexpire().Key(g.basic()).Milliseconds(ttl).Build(),
-	)
-	// Empty sections get no key: Redis has no empty sets or lists.
-	if len(interests) > 0 {
-		cmds = append(cmds,
-			b.Sadd().Key(g.interests()).Member(interests...).Build(),
-			b.Pexpire().Key(g.interests()).Milliseconds(ttl).Build(),
-		)
+	fenceKey := s.keys.fence(uid)
+	written := 0
+	for _, batch := range batches(writes) {
+		if err := writeBatch(ctx, s.client, fenceKey, fence, ttl, batch); err != nil {
+			s.discard(ctx, uid, writes[:written+len(batch)])
+			return fmt.Errorf("redisrepo: save profile: %w", err)
+		}
+		written += len(batch)
 	}
-	cmds = appendSection(cmds, b, g, secOrders, ttl, p.Orders, func(o profile.Order) string { return o.ID }, encodeOrder)
-	cmds = appendSection(cmds, b, g, secInvoices, ttl, p.Invoices, func(i profile.Invoice) string { return i.ID }, encodeInvoice)
-	cmds = appendSection(cmds, b, g, secInquiries, ttl, p.Inquiries, func(q profile.Inquiry) string { return q.ID }, encodeInquiry)
 
 	now := s.now().UnixMilli()
 	m := meta{
@@ -129,23 +134,56 @@ func (s *ProfileStore) Save(ctx context.Context, p *profile.Profile, fence profi
 		counts:    [len(sections)]int{len(p.Orders), len(p.Invoices), len(p.Inquiries)},
 		interests: len(interests),
 	}
-	// The swap comes last: should anything before it fail inside EXEC, the
-	// half-written generation is never made current and expires by its TTL.
-	args := append([]string{s.keys.user(uid), gen, strconv.FormatInt(ttl, 10), string(fence)}, m.pairs()...)
-	cmds = append(cmds,
-		b.Eval().Script(swapScript).Numkeys(2).Key(s.keys.meta(uid), s.keys.fence(uid)).Arg(args...).Build(),
-		b.Exec().Build(),
-	)
-	if err := execErr(s.client.DoMulti(ctx, cmds...)); err != nil {
-		return fmt.Errorf("redisrepo: save profile: %w", fencedErr(err))
+	args := append([]string{gen, ttl, string(fence)}, m.pairs()...)
+	old, err := switchScript.Exec(ctx, s.client, []string{s.keys.meta(uid), fenceKey}, args).ToString()
+	switch err = fencedErr(err); {
+	case rueidis.IsRedisNil(err): // no previous generation
+		return nil
+	case isFenced(err):
+		s.discard(ctx, uid, writes)
+		return fmt.Errorf("redisrepo: save profile: %w", err)
+	case err != nil:
+		// The switch may or may not have happened: leave the new
+		// generation to its TTL rather than delete what meta may point at.
+		return fmt.Errorf("redisrepo: save profile: %w", err)
+	}
+	// The replaced generation must go even if the caller gives up now.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := dropGen(cctx, s.client, s.keys, uid, old); err != nil {
+		s.log.WarnContext(ctx, "redisrepo: delete replaced profile generation; its keys expire by their TTL",
+			"user", uid, "gen", old, "err", err)
 	}
 	return nil
 }
 
-// Delete removes the user's profile: meta and its current generation.
+// discard deletes the keys of writes, the part of a new generation that a
+// failed or fenced save wrote (or may have written: the failing batch too).
+// Meta never pointed at them. If Redis is unreachable they expire by their
+// TTL, and an erasure's sweep removes them sooner.
+func (s *ProfileStore) discard(ctx context.Context, uid uuid.UUID, writes []genWrite) {
+	keys := make([]string, len(writes))
+	for i, w := range writes {
+		keys[i] = w.key
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := unlinkKeys(ctx, s.client, keys); err != nil {
+		s.log.WarnContext(ctx, "redisrepo: delete the keys of a failed save; they expire by their TTL",
+			"user", uid, "err", err)
+	}
+}
+
+// Delete removes the user's profile: meta at once, then its generation in
+// batches.
 func (s *ProfileStore) Delete(ctx context.Context, userID uuid.UUID) error {
-	err := deleteScript.Exec(ctx, s.client,
-		[]string{s.keys.meta(userID)}, []string{s.keys.user(userID)}).Error()
+	gen, err := dropMetaScript.Exec(ctx, s.client, []string{s.keys.meta(userID)}, nil).ToString()
+	if rueidis.IsRedisNil(err) {
+		return nil
+	}
+	if err == nil {
+		err = dropGen(ctx, s.client, s.keys, userID, gen)
+	}
 	if err != nil {
 		return fmt.Errorf("redisrepo: delete profile: %w", err)
 	}
@@ -186,37 +224,6 @@ func (s *ProfileStore) Loaded(ctx context.Context, userID uuid.UUID) (time.Time,
 		return time.Time{}, nil
 	}
 	return time.UnixMilli(ms), nil
-}
-
-func appendSection[T any](cmds rueidis.Commands, b rueidis.Builder, g genKeys, sec section, ttl int64,
-	items []T, id func(T) string, encode func(T) []string) rueidis.Commands {
-	if len(items) == 0 {
-		return cmds
-	}
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = id(it)
-	}
-	cmds = append(cmds,
-		b.Rpush().Key(g.list(sec)).Element(ids...).Build(),
-		b.Pexpire().Key(g.list(sec)).Milliseconds(ttl).Build(),
-	)
-	for i, it := range items {
-		k := g.item(sec, ids[i])
-		cmds = append(cmds,
-			hset(b, k, encode(it)),
-			b.Pexpire().Key(k).Milliseconds(ttl).Build(),
-		)
-	}
-	return cmds
-}
-
-func hset(b rueidis.Builder, key string, pairs []string) rueidis.Completed {
-	fv := b.Hset().Key(key).FieldValue()
-	for i := 0; i+1 < len(pairs); i += 2 {
-		fv = fv.FieldValue(pairs[i], pairs[i+1])
-	}
-	return fv.Build()
 }
 
 // checkProfile refuses what could not be stored or read back.

@@ -2,6 +2,11 @@ package redisrepo_test
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,60 +18,68 @@ import (
 	"github.com/profilecache/profilecache/redisrepo"
 )
 
-// tripCounter counts the round trips a client makes: each Do and each
-// DoMulti is one; cached reads count only when they miss.
+// tripCounter notes the round trips a client makes, with every command
+// of each: each Do and each DoMulti is one; cached reads count only when
+// they miss.
 type tripCounter struct {
 	rueidis.Client
 	mu    sync.Mutex
-	trips [][]string // the first command of each round trip, and how many it held
+	trips []trip
 }
 
-func (c *tripCounter) note(first []string, n int) {
+// trip is one round trip: its commands, as words.
+type trip [][]string
+
+func (c *tripCounter) note(t trip) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.trips = append(c.trips, append([]string{first[0]}, make([]string, n-1)...))
+	c.trips = append(c.trips, t)
 }
 
 // Commands are read before the call: rueidis recycles a command once sent.
 
 func (c *tripCounter) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	c.note(cmd.Commands(), 1)
+	c.note(trip{slices.Clone(cmd.Commands())})
 	return c.Client.Do(ctx, cmd)
 }
 
 func (c *tripCounter) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
-	c.note(cmds[0].Commands(), len(cmds))
+	t := make(trip, len(cmds))
+	for i, cmd := range cmds {
+		t[i] = slices.Clone(cmd.Commands())
+	}
+	c.note(t)
 	return c.Client.DoMulti(ctx, cmds...)
 }
 
 func (c *tripCounter) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
-	name := cmd.Commands()[0]
+	words := slices.Clone(cmd.Commands())
 	r := c.Client.DoCache(ctx, cmd, ttl)
 	if !r.IsCacheHit() {
-		c.note([]string{name}, 1)
+		c.note(trip{words})
 	}
 	return r
 }
 
 func (c *tripCounter) DoMultiCache(ctx context.Context, multi ...rueidis.CacheableTTL) []rueidis.RedisResult {
-	names := make([]string, len(multi))
+	words := make(trip, len(multi))
 	for i, m := range multi {
-		names[i] = m.Cmd.Commands()[0]
+		words[i] = slices.Clone(m.Cmd.Commands())
 	}
 	rs := c.Client.DoMultiCache(ctx, multi...)
-	missed := 0
-	for _, r := range rs {
+	var missed trip
+	for i, r := range rs {
 		if !r.IsCacheHit() {
-			missed++
+			missed = append(missed, words[i])
 		}
 	}
-	if missed > 0 { // one pipelined batch for all the misses
-		c.note(names, missed)
+	if len(missed) > 0 { // one pipelined batch for all the misses
+		c.note(missed)
 	}
 	return rs
 }
 
-func (c *tripCounter) take() [][]string {
+func (c *tripCounter) take() []trip {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := c.trips
@@ -74,9 +87,10 @@ func (c *tripCounter) take() [][]string {
 	return t
 }
 
-// All of a user's profile writes are one pipelined round trip, however big
-// the profile (issue 3): one MULTI … EXEC, replacing the previous
-// generation too. And a hot read makes none.
+// A save is a few round trips per batchful of keys, each of them bounded
+// whatever the size of the profile (issue 11): ceil(writes/BatchKeys)
+// write batches and one switch, then, when it replaced a generation, the
+// bounded walk that deletes it. And a hot read makes none.
 func TestWritesAndHotReadsRoundTrips(t *testing.T) { onTargets(t, testWritesAndHotReadsRoundTrips) }
 
 func testWritesAndHotReadsRoundTrips(t *testing.T, e env) {
@@ -84,13 +98,45 @@ func testWritesAndHotReadsRoundTrips(t *testing.T, e env) {
 	s := newProfileStore(c, redisrepo.ProfileOptions{})
 	ctx := context.Background()
 	uid := uuid.New()
-	for _, p := range []*profile.Profile{carol(uid, 2000), carol(uid, 2000)} { // a first save, then a replace
+	p := carol(uid, 2000)
+	// Load the scripts on the user's node first (the first call of a
+	// script is an EVALSHA that fails, then an EVAL).
+	mustSave(t, s, p)
+	if err := s.Delete(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	c.take()
+
+	wantBatches := writeBatches(p)
+	for i, what := range []string{"first save", "replace"} {
 		if err := s.Save(ctx, p, ""); err != nil {
 			t.Fatal(err)
 		}
 		trips := c.take()
-		if len(trips) != 1 || trips[0][0] != "MULTI" || len(trips[0]) < 4000 {
-			t.Fatalf("Save made %d round trips (first commands %v), want 1 MULTI … EXEC with every write", len(trips), firsts(trips))
+		checkBounded(t, what, trips)
+		var batches, switches, other int
+		for _, tr := range trips {
+			switch scriptKeys(tr[0]) {
+			case "write":
+				batches++
+			case "switch":
+				switches++
+			default:
+				other++
+			}
+		}
+		if batches != wantBatches || switches != 1 {
+			t.Errorf("%s: %d write batches and %d switches, want %d and 1", what, batches, switches, wantBatches)
+		}
+		// A first save is nothing but the batches and the switch; a
+		// replace also walks the old generation: at most an LRANGE and an
+		// UNLINK per chunk of ids, one more LRANGE per list, one UNLINK
+		// for the lists themselves.
+		if i == 0 && other != 0 {
+			t.Errorf("%s: %d more round trips (%v), want none", what, other, firsts(trips))
+		}
+		if walk := walkTrips(p); i == 1 && (other == 0 || other > walk) {
+			t.Errorf("%s: %d more round trips (%v), want 1..%d", what, other, firsts(trips), walk)
 		}
 	}
 
@@ -115,7 +161,7 @@ func testWritesAndHotReadsRoundTrips(t *testing.T, e env) {
 		if err := ts.Create(ctx, profile.Session{ID: id, UserID: uid}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		if trips := c.take(); id == "s1" && (len(trips) != 1 || trips[0][0] != "EVALSHA") {
+		if trips := c.take(); id == "s1" && (len(trips) != 1 || trips[0][0][0] != "EVALSHA") {
 			t.Errorf("Create made %d round trips (%v), want 1 EVALSHA", len(trips), firsts(trips))
 		}
 	}
@@ -133,10 +179,98 @@ func testWritesAndHotReadsRoundTrips(t *testing.T, e env) {
 	}
 }
 
-func firsts(trips [][]string) []string {
+func firsts(trips []trip) []string {
 	out := make([]string, len(trips))
 	for i, t := range trips {
-		out[i] = t[0]
+		out[i] = t[0][0]
+		if len(t) > 1 {
+			out[i] += fmt.Sprintf("×%d", len(t))
+		}
 	}
 	return out
+}
+
+// writeBatches is how many write batches a save of p takes: every hash is
+// one write, and every list and set one write per ChunkElems elements.
+func writeBatches(p *profile.Profile) int {
+	chunks := func(n int) int { return (n + redisrepo.ChunkElems - 1) / redisrepo.ChunkElems }
+	writes := 1 + chunks(len(uniqSorted(p.Interests)))
+	for _, n := range []int{len(p.Orders), len(p.Invoices), len(p.Inquiries)} {
+		writes += n + chunks(n)
+	}
+	return (writes + redisrepo.BatchKeys - 1) / redisrepo.BatchKeys
+}
+
+// walkTrips bounds the round trips of deleting or renewing p's generation.
+func walkTrips(p *profile.Profile) int {
+	n := 1
+	for _, k := range []int{len(p.Orders), len(p.Invoices), len(p.Inquiries)} {
+		n += 2*((k+redisrepo.ChunkElems-1)/redisrepo.ChunkElems) + 1
+	}
+	return n
+}
+
+// scriptKeys tells the profile write scripts apart by their keys: a write
+// batch's first key is the fence, the switch's keys are meta and fence.
+func scriptKeys(cmd []string) string {
+	keys := evalKeys(cmd)
+	switch {
+	case len(keys) == 2 && strings.HasSuffix(keys[0], "}:meta") && strings.HasSuffix(keys[1], "}:fence"):
+		return "switch"
+	case len(keys) >= 2 && strings.HasSuffix(keys[0], "}:fence"):
+		return "write"
+	}
+	return ""
+}
+
+// evalKeys returns the keys of an EVAL or EVALSHA, nil for other commands.
+func evalKeys(cmd []string) []string {
+	switch strings.ToUpper(cmd[0]) {
+	case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO":
+		n, err := strconv.Atoi(cmd[2])
+		if err != nil || 3+n > len(cmd) {
+			return nil
+		}
+		return cmd[3 : 3+n]
+	}
+	return nil
+}
+
+// checkBounded fails the test for any round trip that could keep Redis
+// busy in proportion to a profile's size: more than BatchKeys commands, a
+// command or script on more than BatchKeys keys (+1, the fence of a write
+// batch), or an RPUSH, SADD or LRANGE of more than ChunkElems elements.
+// Scripts are held to their keys: each one's body is O(1) or O(its keys).
+func checkBounded(t *testing.T, what string, trips []trip) {
+	t.Helper()
+	for _, tr := range trips {
+		if len(tr) > redisrepo.BatchKeys {
+			t.Errorf("%s: one round trip of %d commands (%s …), want at most %d", what, len(tr), tr[0][0], redisrepo.BatchKeys)
+		}
+		for _, cmd := range tr {
+			if n, limit := cmdSize(cmd); n > limit {
+				t.Errorf("%s: %s on %d keys or elements, want at most %d", what, cmd[0], n, limit)
+			}
+		}
+	}
+}
+
+// cmdSize is how many keys or elements cmd carries, and the most allowed.
+func cmdSize(cmd []string) (n, limit int) {
+	switch name := strings.ToUpper(cmd[0]); name {
+	case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO":
+		return len(evalKeys(cmd)), redisrepo.BatchKeys + 1
+	case "UNLINK", "DEL", "EXISTS", "MGET":
+		return len(cmd) - 1, redisrepo.BatchKeys
+	case "RPUSH", "LPUSH", "SADD":
+		return len(cmd) - 2, redisrepo.ChunkElems
+	case "LRANGE":
+		start, err1 := strconv.Atoi(cmd[2])
+		stop, err2 := strconv.Atoi(cmd[3])
+		if err1 != nil || err2 != nil || start < 0 || stop < 0 {
+			return math.MaxInt, redisrepo.ChunkElems // to the end of the list
+		}
+		return stop - start + 1, redisrepo.ChunkElems
+	}
+	return 1, 1
 }

@@ -29,87 +29,86 @@ local SECTIONS = {%s}
 `, metaGen, metaRenewed, keyBasic, keyInterests, strings.Join(secs, ", "))
 }()
 
-// luaGenKeys defines gen_keys, which lists every key of one generation
-// (base = "pc:{u:<uuid>}:"), and unlink_all, which deletes such a list.
-// Written once, used by every script that walks a generation: swap, delete
-// and renew.
-const luaGenKeys = `
-local function gen_keys(base, gen)
-  local p = base .. gen .. ':'
-  local keys = {p .. K_BASIC, p .. K_INTERESTS}
-  for _, s in ipairs(SECTIONS) do
-    local list = p .. s[1]
-    for _, id in ipairs(redis.call('LRANGE', list, 0, -1)) do
-      keys[#keys + 1] = p .. s[2] .. ':' .. id
-    end
-    keys[#keys + 1] = list
-  end
-  return keys
-end
-
--- unpack has a stack limit: unlink in batches.
-local function unlink_all(keys)
-  for i = 1, #keys, 500 do
-    redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys)))
-  end
-end
-`
-
-// swapScript flips meta to a freshly written generation and deletes the
-// previous one; if the user's fence moved since the load began, it deletes
-// the new generation instead (fence.go). It runs as plain EVAL inside Save's
-// MULTI: an EVALSHA there could fail with NOSCRIPT after the generation's
-// writes were queued.
+// writeScript writes one batch of a new generation (generation.go): each
+// key with its TTL in the same atomic step, so that a save that dies
+// between batches leaves only keys that expire by themselves. Nothing
+// points at the generation yet, so readers never see these keys. It checks
+// the fence first: a save that an erasure overtook writes nothing more, so
+// that the erasure's sweep, which runs after its fence is set, leaves
+// nothing of the user behind.
 //
-// KEYS[1] meta, KEYS[2] fence. ARGV[1] user base, ARGV[2] new gen, ARGV[3]
-// ttl ms, ARGV[4] the fence read before the load, ARGV[5...] field/value
-// pairs for meta (gen included).
-var swapScript = luaLayout + luaGenKeys + luaFenced + `
-if fenced(KEYS[2], ARGV[4]) then
-  unlink_all(gen_keys(ARGV[1], ARGV[2]))
+// KEYS[1] fence, KEYS[2...] the keys. ARGV[1] the fence read before the
+// load, ARGV[2] ttl ms, then per key: its kind (h hash, l list, s set), the
+// number n of values, and the n values (field/value pairs for a hash).
+// Keys and values are bounded by the batch (batchKeys, chunkElems), so the
+// script is too. Returns the number of keys written.
+var writeScript = rueidis.NewLuaScript(luaFenced + `
+if fenced(KEYS[1], ARGV[1]) then
+  return redis.error_reply('` + errFencedReply + `')
+end
+local cmds = {` + writeHash + ` = 'HSET', ` + writeList + ` = 'RPUSH', ` + writeSet + ` = 'SADD'}
+local i = 3
+for k = 2, #KEYS do
+  local n = tonumber(ARGV[i + 1])
+  redis.call(cmds[ARGV[i]], KEYS[k], unpack(ARGV, i + 2, i + 1 + n))
+  redis.call('PEXPIRE', KEYS[k], ARGV[2])
+  i = i + 2 + n
+end
+return #KEYS - 1
+`)
+
+// switchScript makes a fully written generation current: O(1), whatever
+// the size of the profile. If the user's fence moved since the load began
+// (fence.go), it changes nothing; Save then deletes the new generation.
+// Last writer wins, as with any cache fill: it returns the generation it
+// replaced, which Save deletes in batches.
+//
+// KEYS[1] meta, KEYS[2] fence. ARGV[1] new gen, ARGV[2] ttl ms, ARGV[3] the
+// fence read before the load, ARGV[4...] field/value pairs for meta (gen
+// included).
+var switchScript = rueidis.NewLuaScript(luaLayout + luaFenced + `
+if fenced(KEYS[2], ARGV[3]) then
   return redis.error_reply('` + errFencedReply + `')
 end
 local old = redis.call('HGET', KEYS[1], F_GEN)
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if old and old ~= ARGV[2] then
-  unlink_all(gen_keys(ARGV[1], old))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if old == ARGV[1] then
+  return false
 end
 return old
-`
-
-// deleteScript removes meta and its current generation.
-//
-// KEYS[1] meta. ARGV[1] user base.
-var deleteScript = rueidis.NewLuaScript(luaLayout + luaGenKeys + `
-local gen = redis.call('HGET', KEYS[1], F_GEN)
-if gen then
-  unlink_all(gen_keys(ARGV[1], gen))
-end
-return redis.call('UNLINK', KEYS[1])
 `)
 
-// renewScript extends the TTL of every key of the generation, unless the
-// generation changed or someone renewed it since the reader decided to.
+// dropMetaScript deletes meta and returns the generation it pointed at,
+// which the caller then deletes in batches: from here on readers find no
+// profile.
 //
-// KEYS[1] meta. ARGV[1] user base, ARGV[2] gen, ARGV[3] ttl ms,
-// ARGV[4] now (unix ms), ARGV[5] renew only if renewed < this (unix ms).
-// Returns the number of keys renewed, 0 when nothing was due.
-var renewScript = rueidis.NewLuaScript(luaLayout + luaGenKeys + `
-if redis.call('HGET', KEYS[1], F_GEN) ~= ARGV[2] then
+// KEYS[1] meta.
+var dropMetaScript = rueidis.NewLuaScript(luaLayout + `
+local gen = redis.call('HGET', KEYS[1], F_GEN)
+redis.call('UNLINK', KEYS[1])
+return gen
+`)
+
+// renewScript claims the renewal of generation ARGV[1]: unless the
+// generation changed or someone renewed it since the reader decided to, it
+// records the renewal and extends meta's TTL. The caller then extends the
+// generation's keys in batches (pexpireGen). Claiming first makes a second
+// instance's renewal of the same generation a no-op.
+//
+// KEYS[1] meta. ARGV[1] gen, ARGV[2] ttl ms, ARGV[3] now (unix ms), ARGV[4]
+// renew only if renewed < this (unix ms). Returns 1 when claimed, else 0.
+var renewScript = rueidis.NewLuaScript(luaLayout + `
+if redis.call('HGET', KEYS[1], F_GEN) ~= ARGV[1] then
   return 0
 end
 local renewed = tonumber(redis.call('HGET', KEYS[1], F_RENEWED))
-if renewed and renewed >= tonumber(ARGV[5]) then
+if renewed and renewed >= tonumber(ARGV[4]) then
   return 0
 end
-local keys = gen_keys(ARGV[1], ARGV[2])
-for _, k in ipairs(keys) do
-  redis.call('PEXPIRE', k, ARGV[3])
-end
-redis.call('HSET', KEYS[1], F_RENEWED, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return #keys + 1
+redis.call('HSET', KEYS[1], F_RENEWED, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
 `)
 
 // readScript is the consistent fallback of Read: meta and every requested
@@ -297,23 +296,22 @@ redis.call('PEXPIRE', KEYS[2], ttl)
 return 1
 `)
 
-// eraseScript deletes every key of the user, raising an erasure fence
-// first: sessions, their data and the index, meta and its generation, and
-// the reload lock. Returns every indexed session id.
+// eraseScript raises an erasure fence and deletes the user's sessions,
+// their data and the index, meta and the reload lock, in one atomic step
+// bounded by the session cap. The generation meta pointed at is left to the
+// caller, which deletes it in batches: nothing points at it any more.
+// Returns {every indexed session id, the generation or false}.
 //
 // KEYS[1] index, KEYS[2] fence, KEYS[3] meta, KEYS[4] lock. ARGV[1] session
 // key prefix, ARGV[2] data key suffix, ARGV[3] new fence value, ARGV[4]
-// fence ttl ms, ARGV[5] user base.
-var eraseScript = rueidis.NewLuaScript(luaLayout + luaGenKeys + `
+// fence ttl ms.
+var eraseScript = rueidis.NewLuaScript(luaLayout + `
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(ids) do
   redis.call('UNLINK', ARGV[1] .. id, ARGV[1] .. id .. ARGV[2])
 end
 local gen = redis.call('HGET', KEYS[3], F_GEN)
-if gen then
-  unlink_all(gen_keys(ARGV[5], gen))
-end
 redis.call('UNLINK', KEYS[1], KEYS[3], KEYS[4])
-return ids
+return {ids, gen}
 `)

@@ -282,22 +282,38 @@ func (t *TokenStore) RevokeAll(ctx context.Context, userID uuid.UUID) (int, erro
 	return int(live), nil
 }
 
-// Erase deletes every key of the user in one Lua call: sessions, their data,
-// the index, the cached profile and the reload lock. An erasure fence stays
-// for FenceTTL, so that nothing in flight writes the user back.
+// Erase deletes every key of the user: one bounded Lua call raises the
+// erasure fence and deletes the sessions, their data, the index, the
+// profile's meta and the reload lock; then the generation meta pointed at
+// goes in batches, and a sweep removes anything else of the user. The fence
+// stays for FenceTTL, so that nothing in flight writes the user back.
 func (t *TokenStore) Erase(ctx context.Context, userID uuid.UUID) error {
 	if userID == uuid.Nil {
 		return errors.New("redisrepo: erase user: no user id")
 	}
-	ids, err := eraseScript.Exec(ctx, t.client,
+	reply, err := eraseScript.Exec(ctx, t.client,
 		[]string{t.keys.sessions(userID), t.keys.fence(userID), t.keys.meta(userID), t.keys.lock(userID)},
 		[]string{t.keys.sessionPrefix(userID), dataSuffix, newFence(fenceErased),
-			strconv.FormatInt(t.fenceTTL.Milliseconds(), 10), t.keys.user(userID)},
-	).AsStrSlice()
+			strconv.FormatInt(t.fenceTTL.Milliseconds(), 10)},
+	).ToArray()
+	if err == nil && len(reply) != 2 {
+		err = fmt.Errorf("%d elements in the reply, want 2", len(reply))
+	}
+	if err != nil {
+		return fmt.Errorf("redisrepo: erase user: %w", err)
+	}
+	ids, err := reply[0].AsStrSlice()
 	if err != nil {
 		return fmt.Errorf("redisrepo: erase user: %w", err)
 	}
 	t.revoked.add(ids...)
+	if gen, err := reply[1].ToString(); err == nil {
+		if err := dropGen(ctx, t.client, t.keys, userID, gen); err != nil {
+			return fmt.Errorf("redisrepo: erase user: profile: %w", err)
+		}
+	} else if !rueidis.IsRedisNil(err) {
+		return fmt.Errorf("redisrepo: erase user: %w", err)
+	}
 	if err := sweepUser(ctx, t.client, t.keys, userID); err != nil {
 		return fmt.Errorf("redisrepo: erase user: %w", err)
 	}
