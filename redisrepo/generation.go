@@ -148,42 +148,63 @@ func unlinkKeys(ctx context.Context, client rueidis.Client, keys []string) error
 }
 
 // walkGen calls fn with every key of generation gen, at most batchKeys at
-// a time: the item keys, read from the id lists chunkElems at a time, and
-// last the lists themselves with basic and interests. Last, so that fn may
-// delete what it is given: a walk that stops halfway, and a second walk of
-// the same generation, still find every item that is left.
+// a time: the item keys, read from the id lists chunkElems per list and
+// round trip, and in the last call the lists themselves with basic and
+// interests. Last, so that fn may delete what it is given: a walk that
+// stops halfway, and a second walk of the same generation, still find every
+// item that is left. A small generation takes two round trips.
 //
 // A list that is gone yields no items: its items are gone too (they are
 // deleted first) or expire by their TTL.
 func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gen string, fn func([]string) error) error {
 	g := keys.gen(uid, gen)
-	b := client.B()
-	for _, sec := range sections {
-		list := g.list(sec)
-		for start := int64(0); ; start += chunkElems {
-			ids, err := client.Do(ctx, b.Lrange().Key(list).Start(start).Stop(start+chunkElems-1).Build()).AsStrSlice()
+	var pending []string
+	next := [len(sections)]int64{} // the next chunk's start per list; -1 once read to the end
+	for {
+		cmds := make(rueidis.Commands, 0, len(sections))
+		var secs []int
+		for i, sec := range sections {
+			if next[i] >= 0 {
+				cmds = append(cmds, client.B().Lrange().Key(g.list(sec)).Start(next[i]).Stop(next[i]+chunkElems-1).Build())
+				secs = append(secs, i)
+			}
+		}
+		if len(cmds) == 0 {
+			break
+		}
+		for j, r := range client.DoMulti(ctx, cmds...) {
+			sec := sections[secs[j]]
+			ids, err := r.AsStrSlice()
 			if err != nil {
 				return fmt.Errorf("%s: %w", sec.list, err)
 			}
-			if len(ids) > 0 {
-				items := make([]string, len(ids))
-				for i, id := range ids {
-					items[i] = g.item(sec, id)
-				}
-				if err := fn(items); err != nil {
-					return fmt.Errorf("%s: %w", sec.item, err)
-				}
+			for _, id := range ids {
+				pending = append(pending, g.item(sec, id))
 			}
 			if len(ids) < chunkElems {
-				break
+				next[secs[j]] = -1
+			} else {
+				next[secs[j]] += chunkElems
 			}
+		}
+		for len(pending) >= batchKeys {
+			if err := fn(pending[:batchKeys]); err != nil {
+				return err
+			}
+			pending = pending[batchKeys:]
 		}
 	}
 	fixed := []string{g.basic(), g.interests()}
 	for _, sec := range sections {
 		fixed = append(fixed, g.list(sec))
 	}
-	return fn(fixed)
+	if len(pending)+len(fixed) > batchKeys {
+		if err := fn(pending); err != nil {
+			return err
+		}
+		pending = nil
+	}
+	return fn(append(pending, fixed...))
 }
 
 // dropGen deletes generation gen in bounded steps. Call it only once meta
