@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: run test deps fmt-check bench bench-test soak dev-cert
+.PHONY: run test deps fmt-check bench bench-test stalls soak dev-cert
 
 ## run: serve on 127.0.0.1:8080 with the embedded in-memory Redis (set REDIS_URL for a real one)
 run:
@@ -25,6 +25,13 @@ fmt-check:
 bench:
 	./scripts/ensure-deps.sh wrk
 	cd bench && GO=$(GO) $(GO) run . -root .. $(BENCH_FLAGS)
+
+## stalls: only the Redis-stall part of `make bench` (issue 11): carol logs in 10 times while 64 clients read
+## alice's and bob's pages; Redis's latency monitor and SLOWLOG say how long it was blocked. Before/after in one
+## run: git worktree add /tmp/before main && make stalls BENCH_FLAGS="-stalls-baseline /tmp/before"
+stalls:
+	./scripts/ensure-deps.sh
+	cd bench && GO=$(GO) $(GO) run . -root .. -only stalls $(BENCH_FLAGS)
 
 ## bench-test: vet and unit-test the harness (its own module, bench/): fast, no load, no wrk
 bench-test:

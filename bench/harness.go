@@ -28,6 +28,10 @@ type config struct {
 	idle      bool
 	redisAddr string
 	oursEnv   []string // extra environment for profilecache, e.g. GOGC=400
+	// Stalls (stalls.go).
+	only           string // "" everything, onlyStalls just the stalls
+	stallsBaseline string // a tree to measure the stalls of too, as "before"
+	stallReaders   int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -50,6 +54,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		cfg.oursEnv = append(cfg.oursEnv, v)
 		return nil
 	})
+	fs.StringVar(&cfg.only, "only", "", `run one part only: "`+onlyStalls+`" (issue 11: Redis stalls while carol logs in; no wrk needed)`)
+	fs.StringVar(&cfg.stallsBaseline, "stalls-baseline", "", "also measure the stalls of the profilecache in this tree, as \"before\" (e.g. `git worktree add /tmp/before main`)")
+	fs.IntVar(&cfg.stallReaders, "stall-readers", 64, "HTTP clients reading alice's and bob's pages during the stall measurement")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -64,6 +71,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("-logins must be at least 10, got %d", cfg.logins)
 	case cfg.load.threads < 1 || cfg.load.conns < cfg.load.threads:
 		return cfg, fmt.Errorf("need -threads >= 1 and -conns >= -threads")
+	case cfg.only != "" && cfg.only != onlyStalls:
+		return cfg, fmt.Errorf("-only: want %q, got %q", onlyStalls, cfg.only)
+	case cfg.stallReaders < 1:
+		return cfg, fmt.Errorf("-stall-readers must be at least 1, got %d", cfg.stallReaders)
 	}
 	return cfg, nil
 }
@@ -148,7 +159,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := exec.LookPath("wrk"); err != nil {
+	if _, err := exec.LookPath("wrk"); err != nil && cfg.only == "" {
 		return fmt.Errorf("wrk not found: run `make bench`, which installs it (scripts/ensure-deps.sh wrk)")
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
@@ -193,6 +204,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer rds.rdb.Close()
+	if cfg.only == onlyStalls {
+		return runStalls(ctx, cfg, p, ours, rds, stdout, stderr)
+	}
 
 	servers, err := startServers(ctx, p, cfg, self, ours, redisAddr)
 	if err != nil {
@@ -256,7 +270,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	res.elapsed = time.Since(res.started)
 	res.load[1] = loadAvg()
 	printTable(stdout, res)
-	return nil
+	return runStalls(ctx, cfg, p, ours, rds, stdout, stderr)
 }
 
 func startServers(ctx context.Context, p *procs, cfg config, self, ours, redisAddr string) ([]*server, error) {
@@ -280,15 +294,7 @@ func startServers(ctx context.Context, p *procs, cfg config, self, ours, redisAd
 		specs = append(specs, spec{srvBlobIdle, self,
 			[]string{"serve-blob", "-addr", addrs[srvBlobIdle], "-redis", redisAddr, "-idle-timeout", "20m"}, nil})
 	}
-	specs = append(specs, spec{srvOurs, ours, nil, []string{
-		"ADDR=" + addrs[srvOurs],
-		"REDIS_URL=redis://" + redisAddr + "/0",
-		"SESSION_SECRET=" + sessionSecret,
-		"BACKEND_LATENCY=0",
-		"LOGIN_RATE=10000",
-		"LOGIN_BURST=10000",
-	}})
-	specs[len(specs)-1].env = append(specs[len(specs)-1].env, cfg.oursEnv...)
+	specs = append(specs, spec{srvOurs, ours, nil, oursEnv(cfg, addrs[srvOurs], redisAddr)})
 	var out []*server
 	for _, sp := range specs {
 		c, err := p.start(sp.name, sp.bin, sp.args, sp.env)
@@ -302,6 +308,18 @@ func startServers(ctx context.Context, p *procs, cfg config, self, ours, redisAd
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// oursEnv is profilecache's environment on addr with the private Redis.
+func oursEnv(cfg config, addr, redisAddr string) []string {
+	return append([]string{
+		"ADDR=" + addr,
+		"REDIS_URL=redis://" + redisAddr + "/0",
+		"SESSION_SECRET=" + sessionSecret,
+		"BACKEND_LATENCY=0",
+		"LOGIN_RATE=10000",
+		"LOGIN_BURST=10000",
+	}, cfg.oursEnv...)
 }
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}

@@ -28,10 +28,13 @@ type countingClient struct {
 
 func (c *countingClient) note(cmds ...[]string) {
 	label := strings.Join(cmds[0], " ")
-	if len(cmds) > 1 {
+	switch {
+	case len(cmds) > 1:
 		label = fmt.Sprintf("%s … %s (%d commands)", cmds[0][0], cmds[len(cmds)-1][0], len(cmds))
-	} else if len(label) > 24 {
-		label = cmds[0][0]
+	case strings.HasPrefix(strings.ToUpper(cmds[0][0]), "EVAL") && len(cmds[0]) > 2:
+		label = fmt.Sprintf("%s (%s keys)", cmds[0][0], cmds[0][2]) // EVALSHA sha numkeys ...
+	case len(label) > 24:
+		label = fmt.Sprintf("%s (%d keys)", cmds[0][0], len(cmds[0])-1)
 	}
 	c.mu.Lock()
 	c.trips = append(c.trips, label)

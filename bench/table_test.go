@@ -102,3 +102,30 @@ func TestPrintTableRatios(t *testing.T) {
 		t.Errorf("printTable: %d profilecache rows, want %d\n%s", n, len(cases), out)
 	}
 }
+
+func TestTripsVerdict(t *testing.T) {
+	tests := []struct {
+		trips []string
+		ok    bool
+		got   string
+	}{
+		{[]string{"GET pc:{u:1}:fence", "EVALSHA (257 keys)", "EVALSHA (2 keys)", "LRANGE … LRANGE (3 commands)", "UNLINK (256 keys)"}, true, "largest 257"},
+		{[]string{"GET pc:{u:1}:fence", "MULTI … EXEC (20335 commands)"}, false, "largest 20335"},
+		{[]string{"EVALSHA (10169 keys)"}, false, "largest 10169"},
+		{[]string{"HGET pc:{u:1}:meta gen"}, true, "largest 1"},
+	}
+	for _, tt := range tests {
+		v := tripsVerdict(tt.trips)
+		if v.ok != tt.ok || v.got != tt.got {
+			t.Errorf("tripsVerdict(%q) = %v %q, want %v %q", tt.trips, v.ok, v.got, tt.ok, tt.got)
+		}
+	}
+}
+
+func TestCollapseTrips(t *testing.T) {
+	got := collapseTrips([]string{"GET", "EVALSHA (257 keys)", "EVALSHA (257 keys)", "EVALSHA (40 keys)", "UNLINK (256 keys)", "UNLINK (256 keys)"})
+	want := []string{"GET", "EVALSHA (257 keys) ×2", "EVALSHA (40 keys)", "UNLINK (256 keys) ×2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("collapseTrips = %q, want %q", got, want)
+	}
+}

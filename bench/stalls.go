@@ -1,0 +1,511 @@
+package main
+
+// Stalls (issue 11): one Redis serves every user, and it runs one command,
+// script or MULTI/EXEC at a time, so whatever one call costs, everyone
+// waits for. This part of the harness logs carol (10,000 orders) in ten
+// times while 64 clients read alice's and bob's pages through the real
+// binary, and reports what Redis itself saw: the longest stall its latency
+// monitor recorded, the slowest SLOWLOG entry, and the other users' read
+// latencies during the logins.
+//
+// It is self-contained: it starts its own profilecache processes on the
+// harness's redis-server, one per tree measured (-stalls-baseline adds a
+// "before" tree, built the same way, measured in the same run).
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/profilecache/profilecache/profile"
+)
+
+// onlyStalls is the -only value that runs nothing but this measurement.
+const onlyStalls = "stalls"
+
+// Settings of the measurement.
+const (
+	stallThresholdMS = 1 // latency-monitor-threshold, ms
+	slowlogMicros    = 1000
+	stallTargetMS    = 2 // issue 11: the longest stall under 2 ms
+	stallProbes      = 4 // goroutines reading alice's meta straight from Redis
+	stallSettle      = 500 * time.Millisecond
+)
+
+// stallRun is one tree's measurement.
+type stallRun struct {
+	name string // "before" or "after"
+	root string
+	// Redis's own view.
+	events  []latencyEvent // LATENCY LATEST after the logins
+	history []latencySample
+	slowest []slowEntry // SLOWLOG, slowest first
+	slowlog int         // SLOWLOG entries at or above slowlogMicros
+	// Ours.
+	logins  []time.Duration // carol's, in order
+	during  latencies       // other users' HTTP reads that started during a login
+	outside latencies       // ... and between the logins or around them
+	probes  latencies       // uncached reads of alice's meta, during the logins
+	errors  int             // non-200 answers and failed requests
+}
+
+// latencyEvent is one line of LATENCY LATEST.
+type latencyEvent struct {
+	name        string
+	latest, max time.Duration
+}
+
+// latencySample is one entry of LATENCY HISTORY command.
+type latencySample struct {
+	at      time.Time
+	latency time.Duration
+}
+
+// slowEntry is one SLOWLOG entry.
+type slowEntry struct {
+	dur  time.Duration
+	args []string
+}
+
+// longest is the longest stall the latency monitor recorded, and its event;
+// zero when it recorded none (every call under the threshold).
+func (r stallRun) longest() (time.Duration, string) {
+	var d time.Duration
+	name := ""
+	for _, e := range r.events {
+		if e.max > d {
+			d, name = e.max, e.name
+		}
+	}
+	return d, name
+}
+
+// latencies are request durations with their start times.
+type latencies struct {
+	starts []time.Time
+	durs   []time.Duration
+}
+
+func (l *latencies) add(start time.Time, d time.Duration) {
+	l.starts = append(l.starts, start)
+	l.durs = append(l.durs, d)
+}
+
+// split divides l into the requests that started inside one of the
+// intervals and the others.
+func (l latencies) split(intervals [][2]time.Time) (in, out latencies) {
+	for i, s := range l.starts {
+		inside := slices.ContainsFunc(intervals, func(iv [2]time.Time) bool { return !s.Before(iv[0]) && s.Before(iv[1]) })
+		if inside {
+			in.add(s, l.durs[i])
+		} else {
+			out.add(s, l.durs[i])
+		}
+	}
+	return in, out
+}
+
+// quantile is the q-quantile (0..1) of the durations, nearest rank; 0
+// without any.
+func (l latencies) quantile(q float64) time.Duration {
+	if len(l.durs) == 0 {
+		return 0
+	}
+	s := slices.Clone(l.durs)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.999999) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// runStalls measures the tree at ours (already built) and, with
+// -stalls-baseline, a tree built from that directory, on the harness's
+// redis-server, and prints the table.
+func runStalls(ctx context.Context, cfg config, p *procs, ours string, rds *privateRedis, stdout, stderr io.Writer) error {
+	say := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: stalls: "+format+"\n", a...) }
+	type tree struct{ name, root, bin string }
+	trees := []tree{{"after", cfg.root, ours}}
+	if cfg.stallsBaseline != "" {
+		bin := filepath.Join(p.dir, "profilecache-baseline")
+		say("building ./cmd/profilecache in %s", cfg.stallsBaseline)
+		build := exec.CommandContext(ctx, cmp.Or(os.Getenv("GO"), "go"), "build", "-o", bin, "./cmd/profilecache")
+		build.Dir = cfg.stallsBaseline
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./cmd/profilecache in %s: %w\n%s", cfg.stallsBaseline, err, out)
+		}
+		trees = []tree{{"before", cfg.stallsBaseline, bin}, trees[0]}
+	}
+	var runs []stallRun
+	for _, t := range trees {
+		say("%s (%s): %d clients read alice's and bob's pages while carol logs in %d times", t.name, t.root, cfg.stallReaders, cfg.logins)
+		r, err := measureStalls(ctx, cfg, p, t.name, t.bin, rds)
+		if err != nil {
+			return fmt.Errorf("stalls, %s: %w", t.name, err)
+		}
+		r.root = t.root
+		d, ev := r.longest()
+		say("%s: longest stall %v (%s), slowest SLOWLOG %v, reads during logins p99 %v", t.name, d, cmp.Or(ev, "none"),
+			slowestDur(r), r.during.quantile(0.99))
+		runs = append(runs, r)
+	}
+	printStalls(stdout, cfg, runs)
+	return nil
+}
+
+// measureStalls starts a profilecache from bin on the harness's Redis and
+// runs the measurement against it.
+func measureStalls(ctx context.Context, cfg config, p *procs, name, bin string, rds *privateRedis) (stallRun, error) {
+	r := stallRun{name: name}
+	if err := rds.flushAll(ctx); err != nil {
+		return r, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return r, err
+	}
+	c, err := p.start("profilecache-stalls-"+name, bin, nil, oursEnv(cfg, addr, rds.addr))
+	if err != nil {
+		return r, err
+	}
+	defer c.stop()
+	s := &server{name: srvOurs, url: "http://" + addr, child: c, auth: map[string][]string{}}
+	if err := waitHTTP(ctx, c, s.url+"/healthz"); err != nil {
+		return r, err
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if s.auth[u], err = login(ctx, s, u); err != nil {
+			return r, err
+		}
+	}
+	// A first login of carol loads the scripts and her profile: the ten
+	// measured ones each replace a generation, as a returning user does.
+	if _, err := login(ctx, s, "carol"); err != nil {
+		return r, err
+	}
+	type read struct{ user, path, want string }
+	reads := []read{
+		{"alice", "/api/me", "Ångström"},
+		{"alice", "/api/me/orders?offset=0&limit=20", `"total":25`},
+		{"bob", "/api/me", `"email"`},
+		{"bob", "/api/me/orders?offset=0&limit=20", `"total":0`},
+	}
+	for _, rd := range reads {
+		if err := check(ctx, s.url+rd.path, s.auth[rd.user], rd.want); err != nil {
+			return r, err
+		}
+	}
+	aliceMeta := "pc:{u:" + profile.DemoUserID("alice@example.com").String() + "}:meta"
+	if n, err := rds.rdb.Exists(ctx, aliceMeta).Result(); err != nil || n != 1 {
+		return r, fmt.Errorf("alice's meta %s: exists %d, %v", aliceMeta, n, err)
+	}
+
+	for _, args := range [][]any{
+		{"CONFIG", "SET", "latency-monitor-threshold", stallThresholdMS},
+		{"CONFIG", "SET", "slowlog-log-slower-than", slowlogMicros},
+		{"CONFIG", "SET", "slowlog-max-len", 10000},
+		{"LATENCY", "RESET"},
+		{"SLOWLOG", "RESET"},
+	} {
+		if err := rds.rdb.Do(ctx, args...).Err(); err != nil {
+			return r, fmt.Errorf("%v: %w", args, err)
+		}
+	}
+
+	// Readers: cfg.stallReaders HTTP clients over alice's and bob's pages,
+	// and a few uncached reads of alice's meta straight from Redis, which
+	// show a stall even where profilecache's client-side cache hides it.
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	tr := &http.Transport{MaxIdleConnsPerHost: cfg.stallReaders, MaxConnsPerHost: cfg.stallReaders}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	var mu sync.Mutex
+	var all, probes latencies
+	var wg sync.WaitGroup
+	for i := range cfg.stallReaders {
+		wg.Go(func() {
+			var mine latencies
+			errs := 0
+			for k := i; rctx.Err() == nil; k++ {
+				rd := reads[k%len(reads)]
+				start := time.Now()
+				ok := get(rctx, hc, s.url+rd.path, s.auth[rd.user])
+				if rctx.Err() != nil {
+					break
+				}
+				if !ok {
+					errs++
+					continue
+				}
+				mine.add(start, time.Since(start))
+			}
+			mu.Lock()
+			all.starts, all.durs = append(all.starts, mine.starts...), append(all.durs, mine.durs...)
+			r.errors += errs
+			mu.Unlock()
+		})
+	}
+	for range stallProbes {
+		wg.Go(func() {
+			var mine latencies
+			for rctx.Err() == nil {
+				start := time.Now()
+				if err := rds.rdb.HGet(rctx, aliceMeta, "gen").Err(); err != nil {
+					break
+				}
+				mine.add(start, time.Since(start))
+			}
+			mu.Lock()
+			probes.starts, probes.durs = append(probes.starts, mine.starts...), append(probes.durs, mine.durs...)
+			mu.Unlock()
+		})
+	}
+	time.Sleep(stallSettle)
+	var intervals [][2]time.Time
+	var loginErr error
+	for range cfg.logins {
+		start := time.Now()
+		if _, loginErr = login(ctx, s, "carol"); loginErr != nil {
+			break
+		}
+		end := time.Now()
+		intervals = append(intervals, [2]time.Time{start, end})
+		r.logins = append(r.logins, end.Sub(start))
+	}
+	time.Sleep(stallSettle)
+	stop()
+	wg.Wait()
+	if loginErr != nil {
+		return r, loginErr
+	}
+	if err := c.failed(); err != nil {
+		return r, err
+	}
+	r.during, r.outside = all.split(intervals)
+	r.probes, _ = probes.split(intervals)
+
+	if r.events, err = latencyLatest(ctx, rds.rdb); err != nil {
+		return r, err
+	}
+	if r.history, err = latencyHistory(ctx, rds.rdb); err != nil {
+		return r, err
+	}
+	logs, err := rds.rdb.SlowLogGet(ctx, 10000).Result()
+	if err != nil {
+		return r, fmt.Errorf("SLOWLOG GET: %w", err)
+	}
+	for _, l := range logs {
+		r.slowest = append(r.slowest, slowEntry{dur: l.Duration, args: l.Args})
+	}
+	slices.SortStableFunc(r.slowest, func(a, b slowEntry) int { return cmp.Compare(b.dur, a.dur) })
+	r.slowlog = len(r.slowest)
+	if err := rds.rdb.Do(ctx, "CONFIG", "SET", "latency-monitor-threshold", 0).Err(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// get makes one request and reports whether it answered 200.
+func get(ctx context.Context, hc *http.Client, url string, headers []string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// latencyLatest reads LATENCY LATEST: per event, its latest and its
+// longest latency since the reset.
+func latencyLatest(ctx context.Context, rdb *redis.Client) ([]latencyEvent, error) {
+	v, err := rdb.Do(ctx, "LATENCY", "LATEST").Slice()
+	if err != nil {
+		return nil, fmt.Errorf("LATENCY LATEST: %w", err)
+	}
+	return parseLatencyLatest(v)
+}
+
+func parseLatencyLatest(v []any) ([]latencyEvent, error) {
+	var out []latencyEvent
+	for _, e := range v {
+		f, ok := e.([]any)
+		if !ok || len(f) < 4 {
+			return nil, fmt.Errorf("LATENCY LATEST: unexpected entry %v", e)
+		}
+		name, _ := f[0].(string)
+		latest, ok1 := f[2].(int64)
+		longest, ok2 := f[3].(int64)
+		if name == "" || !ok1 || !ok2 {
+			return nil, fmt.Errorf("LATENCY LATEST: unexpected entry %v", e)
+		}
+		out = append(out, latencyEvent{name: name, latest: time.Duration(latest) * time.Millisecond,
+			max: time.Duration(longest) * time.Millisecond})
+	}
+	return out, nil
+}
+
+// latencyHistory reads LATENCY HISTORY command: the longest command
+// latency of each second in which one passed the threshold.
+func latencyHistory(ctx context.Context, rdb *redis.Client) ([]latencySample, error) {
+	v, err := rdb.Do(ctx, "LATENCY", "HISTORY", "command").Slice()
+	if err != nil {
+		return nil, fmt.Errorf("LATENCY HISTORY command: %w", err)
+	}
+	return parseLatencyHistory(v)
+}
+
+func parseLatencyHistory(v []any) ([]latencySample, error) {
+	var out []latencySample
+	for _, e := range v {
+		f, ok := e.([]any)
+		if !ok || len(f) < 2 {
+			return nil, fmt.Errorf("LATENCY HISTORY: unexpected entry %v", e)
+		}
+		ts, ok1 := f[0].(int64)
+		ms, ok2 := f[1].(int64)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("LATENCY HISTORY: unexpected entry %v", e)
+		}
+		out = append(out, latencySample{at: time.Unix(ts, 0), latency: time.Duration(ms) * time.Millisecond})
+	}
+	return out, nil
+}
+
+func slowestDur(r stallRun) time.Duration {
+	if len(r.slowest) == 0 {
+		return 0
+	}
+	return r.slowest[0].dur
+}
+
+// describeSlow is a SLOWLOG entry as "17.93 ms EVAL <script…>".
+func describeSlow(e slowEntry) string {
+	var words []string
+	for _, a := range e.args {
+		a = strings.Join(strings.Fields(a), " ")
+		if len(a) > 24 {
+			a = a[:24] + "…"
+		}
+		words = append(words, a)
+		if len(words) == 3 {
+			break
+		}
+	}
+	if len(e.args) > 3 {
+		words = append(words, "…")
+	}
+	return fmtDur(e.dur) + " `" + strings.ReplaceAll(strings.Join(words, " "), "|", "/") + "`"
+}
+
+// printStalls prints one column per tree.
+func printStalls(w io.Writer, cfg config, runs []stallRun) {
+	fmt.Fprintf(w, "\nStalls (issue 11): carol logs in %d times while %d HTTP clients read alice's and bob's pages and %d uncached "+
+		"HGETs read alice's meta; latency-monitor-threshold %d ms, slowlog-log-slower-than %d µs; %s; load average %s\n\n",
+		cfg.logins, cfg.stallReaders, stallProbes, stallThresholdMS, slowlogMicros, time.Now().Format("2006-01-02 15:04"), loadAvg())
+	head := "| measure |"
+	sep := "|---|"
+	for _, r := range runs {
+		head += " " + r.name + " |"
+		sep += "--:|"
+	}
+	if len(runs) == 2 {
+		head += " before / after |"
+		sep += "--:|"
+	}
+	fmt.Fprintln(w, head+" target | result |")
+	fmt.Fprintln(w, sep+"---|---|")
+	row := func(label string, cell func(stallRun) string, ratio func(stallRun) time.Duration, target string, ok func(stallRun) bool) {
+		line := "| " + label + " |"
+		for _, r := range runs {
+			line += " " + cell(r) + " |"
+		}
+		if len(runs) == 2 {
+			x := ""
+			if ratio != nil && ratio(runs[1]) > 0 {
+				x = fmt.Sprintf("%.1f", float64(ratio(runs[0]))/float64(ratio(runs[1])))
+			}
+			line += " " + x + " |"
+		}
+		res := ""
+		if ok != nil {
+			res = verdict{ok: ok(runs[len(runs)-1]), got: cell(runs[len(runs)-1])}.result()
+		}
+		fmt.Fprintln(w, line+" "+target+" | "+res+" |")
+	}
+	longest := func(r stallRun) time.Duration { d, _ := r.longest(); return d }
+	row("longest stall, Redis latency monitor (LATENCY LATEST, ms resolution)", func(r stallRun) string {
+		d, ev := r.longest()
+		if d == 0 {
+			return fmt.Sprintf("none ≥ %d ms", stallThresholdMS)
+		}
+		return fmt.Sprintf("%s (%s)", fmtDur(d), ev)
+	}, longest, fmt.Sprintf("< %d ms", stallTargetMS), func(r stallRun) bool { return longest(r) < stallTargetMS*time.Millisecond })
+	row("seconds with a command stall ≥ 1 ms (LATENCY HISTORY command)", func(r stallRun) string {
+		return fmt.Sprint(len(r.history))
+	}, nil, "", nil)
+	row(fmt.Sprintf("slowest SLOWLOG entry (entries ≥ %d µs)", slowlogMicros), func(r stallRun) string {
+		if len(r.slowest) == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("%s (%d)", describeSlow(r.slowest[0]), r.slowlog)
+	}, slowestDur, "", nil)
+	row("carol's login under this load, median", func(r stallRun) string { return fmtDur(median(r.logins)) },
+		func(r stallRun) time.Duration { return median(r.logins) }, "", nil)
+	q := func(l func(stallRun) latencies, p float64) func(stallRun) time.Duration {
+		return func(r stallRun) time.Duration { return l(r).quantile(p) }
+	}
+	during := func(r stallRun) latencies { return r.during }
+	outside := func(r stallRun) latencies { return r.outside }
+	probes := func(r stallRun) latencies { return r.probes }
+	for _, l := range []struct {
+		label string
+		get   func(stallRun) latencies
+	}{
+		{"alice's and bob's HTTP reads during carol's logins", during},
+		{"... the same, outside the logins", outside},
+		{"uncached HGET of alice's meta during carol's logins", probes},
+	} {
+		row(l.label+": p50 / p99 / max (count)", func(r stallRun) string {
+			x := l.get(r)
+			return fmt.Sprintf("%s / %s / %s (%s)", fmtDur(x.quantile(0.5)), fmtDur(x.quantile(0.99)), fmtDur(x.quantile(1)), fmtInt(int64(len(x.durs))))
+		}, q(l.get, 0.99), "", nil)
+	}
+	row("failed reads", func(r stallRun) string { return fmt.Sprint(r.errors) }, nil, "0", func(r stallRun) bool { return r.errors == 0 })
+	for _, r := range runs {
+		if r.root != "" {
+			fmt.Fprintf(w, "\n%s: %s", r.name, r.root)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// stop ends the child: SIGTERM, then SIGKILL after a grace period.
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(3 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+}

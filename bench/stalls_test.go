@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseLatency(t *testing.T) {
+	// As go-redis returns LATENCY LATEST and LATENCY HISTORY command.
+	latest := []any{
+		[]any{"command", int64(1764000000), int64(12), int64(48)},
+		[]any{"expire-cycle", int64(1764000001), int64(1), int64(3)},
+	}
+	ev, err := parseLatencyLatest(latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := stallRun{events: ev}
+	if d, name := r.longest(); d != 48*time.Millisecond || name != "command" {
+		t.Errorf("longest = %v %q, want 48ms command", d, name)
+	}
+	if d, name := (stallRun{}).longest(); d != 0 || name != "" {
+		t.Errorf("longest without events = %v %q, want 0", d, name)
+	}
+	if _, err := parseLatencyLatest([]any{[]any{"command", "x"}}); err == nil {
+		t.Error("a short LATENCY LATEST entry parsed")
+	}
+
+	hist, err := parseLatencyHistory([]any{[]any{int64(1764000000), int64(38)}, []any{int64(1764000002), int64(63)}})
+	if err != nil || len(hist) != 2 || hist[1].latency != 63*time.Millisecond || hist[1].at.Unix() != 1764000002 {
+		t.Errorf("parseLatencyHistory = %v, %v", hist, err)
+	}
+	if _, err := parseLatencyHistory([]any{"x"}); err == nil {
+		t.Error("a bad LATENCY HISTORY entry parsed")
+	}
+}
+
+func TestLatenciesSplitAndQuantile(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	var l latencies
+	for i := range 100 { // one request per ms, lasting 1..100 ms
+		l.add(t0.Add(time.Duration(i)*ms), time.Duration(i+1)*ms)
+	}
+	in, out := l.split([][2]time.Time{{t0.Add(10 * ms), t0.Add(20 * ms)}, {t0.Add(50 * ms), t0.Add(60 * ms)}})
+	if len(in.durs) != 20 || len(out.durs) != 80 {
+		t.Fatalf("split: %d in, %d out; want 20 and 80", len(in.durs), len(out.durs))
+	}
+	tests := []struct {
+		l    latencies
+		q    float64
+		want time.Duration
+	}{
+		{l, 0.5, 50 * ms},
+		{l, 0.99, 99 * ms},
+		{l, 1, 100 * ms},
+		{l, 0, ms},
+		{in, 1, 60 * ms},
+		{in, 0.5, 20 * ms},
+		{latencies{}, 0.99, 0},
+	}
+	for _, tt := range tests {
+		if got := tt.l.quantile(tt.q); got != tt.want {
+			t.Errorf("quantile(%v) of %d = %v, want %v", tt.q, len(tt.l.durs), got, tt.want)
+		}
+	}
+}
+
+func TestPrintStalls(t *testing.T) {
+	ms := time.Millisecond
+	lat := func(ds ...time.Duration) latencies {
+		var l latencies
+		for _, d := range ds {
+			l.add(time.Time{}, d)
+		}
+		return l
+	}
+	before := stallRun{name: "before", root: "/tmp/before",
+		events:  []latencyEvent{{name: "command", latest: 40 * ms, max: 48 * ms}},
+		history: make([]latencySample, 7),
+		slowest: []slowEntry{{dur: 17930 * time.Microsecond, args: []string{"EVAL", "local function gen_keys(base, gen) local p = base", "2", "k1", "k2"}}},
+		slowlog: 30, logins: []time.Duration{300 * ms, 320 * ms},
+		during: lat(ms, 50*ms), outside: lat(ms), probes: lat(ms, 45*ms)}
+	after := stallRun{name: "after", root: "..", logins: []time.Duration{330 * ms}, during: lat(ms, 2*ms), outside: lat(ms), probes: lat(ms)}
+	var b bytes.Buffer
+	printStalls(&b, config{logins: 10, stallReaders: 64}, []stallRun{before, after})
+	out := b.String()
+	for _, want := range []string{
+		"| measure | before | after | before / after | target | result |",
+		"| longest stall, Redis latency monitor (LATENCY LATEST, ms resolution) | 48.00 ms (command) | none ≥ 1 ms |  | < 2 ms | PASS (none ≥ 1 ms) |",
+		"17.93 ms `EVAL local function gen_keys(… 2 …` (30) | none |",
+		"| seconds with a command stall ≥ 1 ms (LATENCY HISTORY command) | 7 | 0 |",
+		"during carol's logins: p50 / p99 / max (count) | 1.00 ms / 50.00 ms / 50.00 ms (2) | 1.00 ms / 2.00 ms / 2.00 ms (2) | 25.0 |",
+		"| failed reads | 0 | 0 |  | 0 | PASS (0) |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	after.events = []latencyEvent{{name: "command", max: 3 * ms}}
+	printStalls(&b, config{logins: 10, stallReaders: 64}, []stallRun{after})
+	if !strings.Contains(b.String(), "| 3.00 ms (command) | < 2 ms | MISS (3.00 ms (command)) |") {
+		t.Errorf("one run with a 3 ms stall:\n%s", b.String())
+	}
+}
