@@ -106,3 +106,22 @@ func TestPrintStalls(t *testing.T) {
 		t.Errorf("one run with a 3 ms stall:\n%s", b.String())
 	}
 }
+
+func TestPacer(t *testing.T) {
+	ctx := t.Context()
+	start := time.Now().Add(-time.Hour) // far behind: no waiting, each planned late
+	p := pacer{start: start, every: 5 * time.Millisecond}
+	for k := range 3 {
+		if got, want := p.wait(ctx), start.Add(time.Duration(k)*5*time.Millisecond); !got.Equal(want) {
+			t.Errorf("wait %d = %v, want the planned %v", k, got, want)
+		}
+	}
+	p = pacer{start: time.Now(), every: 20 * time.Millisecond}
+	p.wait(ctx)
+	if at := p.wait(ctx); time.Now().Before(at) {
+		t.Errorf("wait returned before its planned time %v", at)
+	}
+	if got := (&pacer{}).wait(ctx); time.Since(got) > time.Minute {
+		t.Errorf("an unpaced wait = %v, want now", got)
+	}
+}

@@ -71,7 +71,7 @@ func testEveryCallIsBounded(t *testing.T, e env) {
 			if got := e.int(t, "PTTL", last); got <= 5000 {
 				t.Errorf("the last order's PTTL after the renewal = %d ms, want it renewed to about %d", got, ttl.Milliseconds())
 			}
-		}, "PEXPIRE"},
+		}, "EVAL"},
 		{"fenced save", func(t *testing.T) {
 			if _, err := tokens.RevokeAll(ctx, uid); err != nil {
 				t.Fatal(err)

@@ -23,13 +23,13 @@ import (
 //   - an UNLINK, and a pipeline of PEXPIREs, holds at most batchKeys keys;
 //   - an RPUSH, SADD or LRANGE carries at most chunkElems elements.
 //
-// Measured on a 2-core machine (docs/scale.md): a write batch of 256 item
-// hashes runs in about 0.4 ms inside Redis, under the 1 ms that Redis's
-// latency monitor is set to report, while carol's 10,000 orders still take
-// only about 40 batches.
+// Measured on a 2-core machine (docs/scale.md): Redis spends about 4 µs per
+// key of a write batch, so a batch of 128 item hashes takes about 0.5 ms,
+// half the 1 ms from which its latency monitor reports a stall, and carol's
+// 10,000 orders take about 80 batches.
 const (
-	batchKeys  = 256
-	chunkElems = 256
+	batchKeys  = 128
+	chunkElems = 128
 	batchBytes = 256 << 10
 )
 
@@ -147,21 +147,24 @@ func unlinkKeys(ctx context.Context, client rueidis.Client, keys []string) error
 	return flush()
 }
 
-// walkGen calls fn with every key of generation gen, at most batchKeys at
-// a time: the item keys, read from the id lists chunkElems per list and
-// round trip, and in the last call the lists themselves with basic and
-// interests. Last, so that fn may delete what it is given: a walk that
-// stops halfway, and a second walk of the same generation, still find every
-// item that is left. A small generation takes two round trips.
+// walkGen applies op to every key of generation gen, at most batchKeys
+// keys per command: the item keys, read from the id lists chunkElems per
+// list and round trip, and in the last command the lists themselves with
+// basic and interests. Last, so that op may delete what it is given: a walk
+// that stops halfway, and a second walk of the same generation, still find
+// every item that is left. Each round trip carries the ops on the items
+// read in the previous one and the next LRANGEs, so a small generation
+// takes two round trips and carol's 10,000 orders about 80.
 //
 // A list that is gone yields no items: its items are gone too (they are
 // deleted first) or expire by their TTL.
-func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gen string, fn func([]string) error) error {
+func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gen string, op func([]string) rueidis.Completed) error {
 	g := keys.gen(uid, gen)
-	var pending []string
+	var pending []string           // item keys read, not yet given to op
+	var ready rueidis.Commands     // ops to send with the next round trip
 	next := [len(sections)]int64{} // the next chunk's start per list; -1 once read to the end
 	for {
-		cmds := make(rueidis.Commands, 0, len(sections))
+		cmds := ready
 		var secs []int
 		for i, sec := range sections {
 			if next[i] >= 0 {
@@ -172,7 +175,11 @@ func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid
 		if len(cmds) == 0 {
 			break
 		}
-		for j, r := range client.DoMulti(ctx, cmds...) {
+		rs := client.DoMulti(ctx, cmds...)
+		if err := firstErr(rs[:len(ready)]); err != nil {
+			return err
+		}
+		for j, r := range rs[len(ready):] {
 			sec := sections[secs[j]]
 			ids, err := r.AsStrSlice()
 			if err != nil {
@@ -187,10 +194,9 @@ func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid
 				next[secs[j]] += chunkElems
 			}
 		}
+		ready = nil
 		for len(pending) >= batchKeys {
-			if err := fn(pending[:batchKeys]); err != nil {
-				return err
-			}
+			ready = append(ready, op(pending[:batchKeys]))
 			pending = pending[batchKeys:]
 		}
 	}
@@ -199,38 +205,42 @@ func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid
 		fixed = append(fixed, g.list(sec))
 	}
 	if len(pending)+len(fixed) > batchKeys {
-		if err := fn(pending); err != nil {
-			return err
-		}
+		ready = append(ready, op(pending))
 		pending = nil
 	}
-	return fn(append(pending, fixed...))
+	// In order on one connection: the items before the lists.
+	ready = append(ready, op(append(pending, fixed...)))
+	return firstErr(client.DoMulti(ctx, ready...))
+}
+
+// firstErr is the first error among rs.
+func firstErr(rs []rueidis.RedisResult) error {
+	for _, r := range rs {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dropGen deletes generation gen in bounded steps. Call it only once meta
 // no longer points at gen: readers that still follow an older meta from
 // their client-side cache find keys missing and read meta again.
 func dropGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gen string) error {
-	return walkGen(ctx, client, keys, uid, gen, func(ks []string) error {
-		return client.Do(ctx, client.B().Unlink().Key(ks...).Build()).Error()
+	return walkGen(ctx, client, keys, uid, gen, func(ks []string) rueidis.Completed {
+		return client.B().Unlink().Key(ks...).Build()
 	})
 }
 
 // pexpireGen sets the TTL of every key of generation gen that still
-// exists, one pipeline of at most batchKeys PEXPIREs at a time. PEXPIRE
-// never creates a key, so a generation deleted meanwhile stays deleted.
+// exists, batchKeys keys per script call. PEXPIRE never creates a key, so
+// a generation deleted meanwhile stays deleted.
 func pexpireGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gen string, ttl int64) error {
-	return walkGen(ctx, client, keys, uid, gen, func(ks []string) error {
-		cmds := make(rueidis.Commands, len(ks))
-		for i, k := range ks {
-			cmds[i] = client.B().Pexpire().Key(k).Milliseconds(ttl).Build()
-		}
-		for _, r := range client.DoMulti(ctx, cmds...) {
-			if err := r.Error(); err != nil {
-				return err
-			}
-		}
-		return nil
+	ms := strconv.FormatInt(ttl, 10)
+	return walkGen(ctx, client, keys, uid, gen, func(ks []string) rueidis.Completed {
+		// Plain EVAL: in a pipeline there is no falling back from a
+		// NOSCRIPT, and Redis compiles the short body once.
+		return client.B().Eval().Script(pexpireScript).Numkeys(int64(len(ks))).Key(ks...).Arg(ms).Build()
 	})
 }
 

@@ -111,6 +111,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
+// pexpireScript sets the TTL of each of its keys that exists: one call for
+// a batch of a generation's keys (pexpireGen).
+//
+// KEYS the keys. ARGV[1] ttl ms.
+const pexpireScript = `
+for _, k in ipairs(KEYS) do
+  redis.call('PEXPIRE', k, ARGV[1])
+end
+return #KEYS
+`
+
 // readScript is the consistent fallback of Read: meta and every requested
 // part of its generation in one atomic step, so that a concurrent save
 // cannot delete the generation between reads.
