@@ -33,6 +33,7 @@ type config struct {
 	stallsBaseline string // a tree to measure the stalls of too, as "before"
 	stallReaders   int
 	stallRate      int // reads per second over all readers; 0: each as fast as it can
+	stallRounds    int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -58,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.only, "only", "", `run one part only: "`+onlyStalls+`" (issue 11: Redis stalls while carol logs in; no wrk needed)`)
 	fs.StringVar(&cfg.stallsBaseline, "stalls-baseline", "", "also measure the stalls of the profilecache in this tree, as \"before\" (e.g. `git worktree add /tmp/before main`)")
 	fs.IntVar(&cfg.stallReaders, "stall-readers", 64, "HTTP clients reading alice's and bob's pages during the stall measurement")
+	fs.IntVar(&cfg.stallRounds, "stall-rounds", 3, "rounds of the stall measurement, each tree once per round; the longest stall is the median of the rounds'")
 	fs.IntVar(&cfg.stallRate, "stall-rate", 2000, "their reads per second, all together, at fixed times (latency counts from the planned time); 0: each reads as fast as it can, which saturates a small machine and measures its CPU, not Redis")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -75,8 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("need -threads >= 1 and -conns >= -threads")
 	case cfg.only != "" && cfg.only != onlyStalls:
 		return cfg, fmt.Errorf("-only: want %q, got %q", onlyStalls, cfg.only)
-	case cfg.stallReaders < 1 || cfg.stallRate < 0:
-		return cfg, fmt.Errorf("need -stall-readers >= 1 and -stall-rate >= 0")
+	case cfg.stallReaders < 1 || cfg.stallRate < 0 || cfg.stallRounds < 1:
+		return cfg, fmt.Errorf("need -stall-readers >= 1, -stall-rate >= 0 and -stall-rounds >= 1")
 	}
 	return cfg, nil
 }

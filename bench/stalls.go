@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,7 +47,7 @@ const (
 	// measurement, if the harness may set it: on a shared machine the
 	// latency monitor otherwise records every time the OS pauses Redis for
 	// another process, which says nothing about the commands.
-	stallRedisNice = -10
+	stallRedisNice = -20
 	stallSettle    = 500 * time.Millisecond
 )
 
@@ -66,6 +67,16 @@ type stallRun struct {
 	probes  latencies       // uncached reads of alice's meta, during the logins
 	errors  int             // non-200 answers and failed requests
 	nice    string          // the priority redis-server ran at
+	// rounds are each round's longest stall and slowest SLOWLOG entry,
+	// once merge has pooled the rounds.
+	rounds []roundMax
+}
+
+// roundMax is what one round saw at worst.
+type roundMax struct {
+	longest time.Duration
+	event   string
+	slowest time.Duration
 }
 
 // latencyEvent is one line of LATENCY LATEST.
@@ -87,8 +98,63 @@ type slowEntry struct {
 }
 
 // longest is the longest stall the latency monitor recorded, and its event;
-// zero when it recorded none (every call under the threshold).
+// zero when it recorded none (every call under the threshold). Over
+// several rounds it is the median of the rounds' longest stalls: one
+// round's worst can be the machine's doing (a process that took the CPU
+// from Redis), the median of several is the commands'.
 func (r stallRun) longest() (time.Duration, string) {
+	if len(r.rounds) > 0 {
+		m := medianRound(r.rounds, func(x roundMax) time.Duration { return x.longest })
+		return m.longest, m.event
+	}
+	return r.roundLongest()
+}
+
+// slowestDur is the slowest SLOWLOG entry, or the median of the rounds'.
+func slowestDur(r stallRun) time.Duration {
+	if len(r.rounds) > 0 {
+		return medianRound(r.rounds, func(x roundMax) time.Duration { return x.slowest }).slowest
+	}
+	if len(r.slowest) == 0 {
+		return 0
+	}
+	return r.slowest[0].dur
+}
+
+// medianRound is the round with the median by (the lower of the middle
+// two for an even count).
+func medianRound(rs []roundMax, by func(roundMax) time.Duration) roundMax {
+	s := slices.Clone(rs)
+	slices.SortStableFunc(s, func(a, b roundMax) int { return cmp.Compare(by(a), by(b)) })
+	return s[(len(s)-1)/2]
+}
+
+// merge pools the rounds of one tree: latencies, logins, errors and the
+// SLOWLOG, and keeps each round's worst.
+func merge(rounds []stallRun) stallRun {
+	out := stallRun{name: rounds[0].name, root: rounds[0].root, nice: rounds[0].nice}
+	for _, r := range rounds {
+		d, ev := r.roundLongest()
+		rm := roundMax{longest: d, event: ev}
+		if len(r.slowest) > 0 {
+			rm.slowest = r.slowest[0].dur
+		}
+		out.rounds = append(out.rounds, rm)
+		out.history = append(out.history, r.history...)
+		out.slowest = append(out.slowest, r.slowest...)
+		out.slowlog += r.slowlog
+		out.logins = append(out.logins, r.logins...)
+		for _, l := range []struct{ to, from *latencies }{{&out.during, &r.during}, {&out.outside, &r.outside}, {&out.probes, &r.probes}} {
+			l.to.starts, l.to.durs = append(l.to.starts, l.from.starts...), append(l.to.durs, l.from.durs...)
+		}
+		out.errors += r.errors
+	}
+	slices.SortStableFunc(out.slowest, func(a, b slowEntry) int { return cmp.Compare(b.dur, a.dur) })
+	return out
+}
+
+// roundLongest is the longest stall of one round's LATENCY LATEST.
+func (r stallRun) roundLongest() (time.Duration, string) {
 	var d time.Duration
 	name := ""
 	for _, e := range r.events {
@@ -153,18 +219,33 @@ func runStalls(ctx context.Context, cfg config, p *procs, ours string, rds *priv
 		}
 		trees = []tree{{"before", cfg.stallsBaseline, bin}, trees[0]}
 	}
-	var runs []stallRun
-	for _, t := range trees {
-		say("%s (%s): %d clients read alice's and bob's pages while carol logs in %d times", t.name, t.root, cfg.stallReaders, cfg.logins)
-		r, err := measureStalls(ctx, cfg, p, t.name, t.bin, rds)
-		if err != nil {
-			return fmt.Errorf("stalls, %s: %w", t.name, err)
+	rounds := make([][]stallRun, len(trees))
+	for round := range cfg.stallRounds {
+		order := make([]int, len(trees))
+		for i := range order {
+			order[i] = i
 		}
-		r.root = t.root
-		d, ev := r.longest()
-		say("%s: longest stall %v (%s), slowest SLOWLOG %v, reads during logins p99 %v", t.name, d, cmp.Or(ev, "none"),
-			slowestDur(r), r.during.quantile(0.99))
-		runs = append(runs, r)
+		if round%2 == 1 { // a drift of the machine's speed weighs on both alike
+			slices.Reverse(order)
+		}
+		for _, i := range order {
+			t := trees[i]
+			say("round %d/%d, %s (%s): %d clients read alice's and bob's pages while carol logs in %d times",
+				round+1, cfg.stallRounds, t.name, t.root, cfg.stallReaders, cfg.logins)
+			r, err := measureStalls(ctx, cfg, p, t.name, t.bin, rds)
+			if err != nil {
+				return fmt.Errorf("stalls, %s: %w", t.name, err)
+			}
+			r.root = t.root
+			d, ev := r.longest()
+			say("round %d/%d, %s: longest stall %v (%s), slowest SLOWLOG %v, reads during logins p99 %v", round+1, cfg.stallRounds,
+				t.name, d, cmp.Or(ev, "none"), slowestDur(r), r.during.quantile(0.99))
+			rounds[i] = append(rounds[i], r)
+		}
+	}
+	runs := make([]stallRun, len(trees))
+	for i := range trees {
+		runs[i] = merge(rounds[i])
 	}
 	printStalls(stdout, cfg, runs)
 	return nil
@@ -435,13 +516,6 @@ func parseLatencyHistory(v []any) ([]latencySample, error) {
 	return out, nil
 }
 
-func slowestDur(r stallRun) time.Duration {
-	if len(r.slowest) == 0 {
-		return 0
-	}
-	return r.slowest[0].dur
-}
-
 // describeSlow is a SLOWLOG entry as "17.93 ms EVAL <script…>".
 func describeSlow(e slowEntry) string {
 	var words []string
@@ -471,9 +545,9 @@ func printStalls(w io.Writer, cfg config, runs []stallRun) {
 	if len(runs) > 0 {
 		nice = "; redis-server at " + runs[0].nice
 	}
-	fmt.Fprintf(w, "\nStalls (issue 11): carol logs in %d times while %d HTTP clients read alice's and bob's pages (%s) and %d uncached "+
+	fmt.Fprintf(w, "\nStalls (issue 11), %d round(s): carol logs in %d times while %d HTTP clients read alice's and bob's pages (%s) and %d uncached "+
 		"HGETs read alice's meta (one each per %v); latency-monitor-threshold %d ms, slowlog-log-slower-than %d µs%s; %s; load average %s\n\n",
-		cfg.logins, cfg.stallReaders, rate, stallProbes, stallProbeEvery, stallThresholdMS, slowlogMicros, nice,
+		cfg.stallRounds, cfg.logins, cfg.stallReaders, rate, stallProbes, stallProbeEvery, stallThresholdMS, slowlogMicros, nice,
 		time.Now().Format("2006-01-02 15:04"), loadAvg())
 	head := "| measure |"
 	sep := "|---|"
@@ -506,21 +580,35 @@ func printStalls(w io.Writer, cfg config, runs []stallRun) {
 		fmt.Fprintln(w, line+" "+target+" | "+res+" |")
 	}
 	longest := func(r stallRun) time.Duration { d, _ := r.longest(); return d }
-	row("longest stall, Redis latency monitor (LATENCY LATEST, ms resolution)", func(r stallRun) string {
-		d, ev := r.longest()
-		if d == 0 {
-			return fmt.Sprintf("none ≥ %d ms", stallThresholdMS)
+	perRound := func(r stallRun, by func(roundMax) time.Duration) string {
+		if len(r.rounds) < 2 {
+			return ""
 		}
-		return fmt.Sprintf("%s (%s)", fmtDur(d), ev)
+		var ds []string
+		for _, x := range r.rounds {
+			ds = append(ds, fmtMS(by(x)))
+		}
+		return "; rounds: " + strings.Join(ds, ", ")
+	}
+	row("longest stall, Redis latency monitor (LATENCY LATEST, ms resolution; median of the rounds)", func(r stallRun) string {
+		d, ev := r.longest()
+		rounds := perRound(r, func(x roundMax) time.Duration { return x.longest })
+		if d == 0 {
+			return fmt.Sprintf("none ≥ %d ms%s", stallThresholdMS, rounds)
+		}
+		return fmt.Sprintf("%s (%s%s)", fmtDur(d), ev, rounds)
 	}, longest, fmt.Sprintf("< %d ms", stallTargetMS), func(r stallRun) bool { return longest(r) < stallTargetMS*time.Millisecond })
-	row("seconds with a command stall ≥ 1 ms (LATENCY HISTORY command)", func(r stallRun) string {
+	row("seconds with a command stall ≥ 1 ms (LATENCY HISTORY command; all rounds)", func(r stallRun) string {
 		return fmt.Sprint(len(r.history))
 	}, nil, "", nil)
-	row(fmt.Sprintf("slowest SLOWLOG entry (entries ≥ %d µs)", slowlogMicros), func(r stallRun) string {
-		if len(r.slowest) == 0 {
-			return "none"
+	row(fmt.Sprintf("slowest SLOWLOG entry (median of the rounds; entries ≥ %d µs in all)", slowlogMicros), func(r stallRun) string {
+		rounds := perRound(r, func(x roundMax) time.Duration { return x.slowest })
+		d := slowestDur(r)
+		i := slices.IndexFunc(r.slowest, func(e slowEntry) bool { return e.dur <= d })
+		if d == 0 || i < 0 {
+			return fmt.Sprintf("none (%d in all%s)", r.slowlog, rounds)
 		}
-		return fmt.Sprintf("%s (%d)", describeSlow(r.slowest[0]), r.slowlog)
+		return fmt.Sprintf("%s (%d in all%s)", describeSlow(r.slowest[i]), r.slowlog, rounds)
 	}, slowestDur, "", nil)
 	row("carol's login under this load, median", func(r stallRun) string { return fmtDur(median(r.logins)) },
 		func(r stallRun) time.Duration { return median(r.logins) }, "", nil)
@@ -550,6 +638,14 @@ func printStalls(w io.Writer, cfg config, runs []stallRun) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// fmtMS is d in whole milliseconds, or "<1" below one.
+func fmtMS(d time.Duration) string {
+	if d < time.Millisecond {
+		return "<1"
+	}
+	return strconv.FormatInt(d.Milliseconds(), 10)
 }
 
 // renice sets the child's scheduling priority, and says what it runs at.
