@@ -26,5 +26,6 @@ func (s *ProfileStore) ReadConsistent(ctx context.Context, userID uuid.UUID, q p
 // The bounds of every call the profile store sends (generation.go).
 const (
 	BatchKeys  = batchKeys
+	BatchVals  = batchVals
 	ChunkElems = chunkElems
 )

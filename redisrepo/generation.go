@@ -18,9 +18,10 @@ import (
 // for. So no call that the profile store sends grows with the size of a
 // profile (issue 11). These bounds hold for every call:
 //
-//   - a write batch (writeScript) holds at most batchKeys keys and about
-//     batchBytes of values;
-//   - an UNLINK, and a pipeline of PEXPIREs, holds at most batchKeys keys;
+//   - a write batch (writeScript) holds at most batchKeys keys, batchVals
+//     values (hash fields and values, list ids, set members) and, unless
+//     one value alone is larger, batchBytes;
+//   - an UNLINK, and a PEXPIRE script, holds at most batchKeys keys;
 //   - an RPUSH, SADD or LRANGE carries at most chunkElems elements.
 //
 // Measured on a 2-core machine (docs/scale.md): Redis spends about 4 µs per
@@ -29,8 +30,9 @@ import (
 // 10,000 orders take about 80 batches.
 const (
 	batchKeys  = 128
-	chunkElems = 128
+	batchVals  = 2048
 	batchBytes = 256 << 10
+	chunkElems = 128
 )
 
 // cleanupTimeout bounds work that runs after the caller's part is done or
@@ -83,20 +85,21 @@ func appendChunks(w []genWrite, key, kind string, vals []string) []genWrite {
 	return w
 }
 
-// batches splits writes into write batches of at most batchKeys writes and,
-// unless one write alone is larger, batchBytes of values.
+// batches splits writes into write batches within batchKeys writes,
+// batchVals values and, unless one write alone is larger, batchBytes.
 func batches(writes []genWrite) [][]genWrite {
 	var out [][]genWrite
-	start, size := 0, 0
+	start, vals, size := 0, 0, 0
 	for i, w := range writes {
 		n := len(w.key)
 		for _, v := range w.vals {
 			n += len(v)
 		}
-		if i > start && (i-start == batchKeys || size+n > batchBytes) {
+		if i > start && (i-start == batchKeys || vals+len(w.vals) > batchVals || size+n > batchBytes) {
 			out = append(out, writes[start:i])
-			start, size = i, 0
+			start, vals, size = i, 0, 0
 		}
+		vals += len(w.vals)
 		size += n
 	}
 	if start < len(writes) {

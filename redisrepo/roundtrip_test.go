@@ -107,26 +107,35 @@ func testWritesAndHotReadsRoundTrips(t *testing.T, e env) {
 	}
 	c.take()
 
-	wantBatches := writeBatches(p)
+	wantWrites := writesOf(p)
 	for i, what := range []string{"first save", "replace"} {
 		if err := s.Save(ctx, p, ""); err != nil {
 			t.Fatal(err)
 		}
 		trips := c.take()
 		checkBounded(t, what, trips)
-		var batches, switches, other int
+		var batches, switches, other, writes, vals int
 		for _, tr := range trips {
 			switch scriptKeys(tr[0]) {
 			case "write":
 				batches++
+				for _, w := range batchWrites(tr[0]) {
+					writes++
+					vals += w.n
+				}
 			case "switch":
 				switches++
 			default:
 				other++
 			}
 		}
-		if batches != wantBatches || switches != 1 {
-			t.Errorf("%s: %d write batches and %d switches, want %d and 1", what, batches, switches, wantBatches)
+		// Each batch is full but the last, in keys or in values: the
+		// batches are as few as the bounds allow, give or take.
+		least := max(ceilDiv(writes, redisrepo.BatchKeys), ceilDiv(vals, redisrepo.BatchVals))
+		most := ceilDiv(writes, redisrepo.BatchKeys) + ceilDiv(vals, redisrepo.BatchVals)
+		if writes != wantWrites || batches < least || batches > most || switches != 1 {
+			t.Errorf("%s: %d writes (%d values) in %d batches, %d switches; want %d writes in %d..%d batches, 1 switch",
+				what, writes, vals, batches, switches, wantWrites, least, most)
 		}
 		// A first save is nothing but the batches and the switch; a
 		// replace also walks the old generation: at most an LRANGE and an
@@ -190,16 +199,44 @@ func firsts(trips []trip) []string {
 	return out
 }
 
-// writeBatches is how many write batches a save of p takes: every hash is
-// one write, and every list and set one write per ChunkElems elements.
-func writeBatches(p *profile.Profile) int {
-	chunks := func(n int) int { return (n + redisrepo.ChunkElems - 1) / redisrepo.ChunkElems }
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// writesOf is how many writes a save of p makes: one per hash, and one per
+// ChunkElems elements of a list or set.
+func writesOf(p *profile.Profile) int {
+	chunks := func(n int) int { return ceilDiv(n, redisrepo.ChunkElems) }
 	writes := 1 + chunks(len(uniqSorted(p.Interests)))
 	for _, n := range []int{len(p.Orders), len(p.Invoices), len(p.Inquiries)} {
 		writes += n + chunks(n)
 	}
-	return (writes + redisrepo.BatchKeys - 1) / redisrepo.BatchKeys
+	return writes
 }
+
+// write is one key of a write batch: its kind and its number of values.
+type write struct {
+	kind string
+	n    int
+}
+
+// batchWrites parses a write batch: EVALSHA sha numkeys fence keys...
+// expected-fence ttl, then per key: kind, n, n values.
+func batchWrites(cmd []string) []write {
+	keys := evalKeys(cmd)
+	args := cmd[3+len(keys)+2:]
+	var out []write
+	for i := 0; i+1 < len(args); {
+		n, err := strconv.Atoi(args[i+1])
+		if err != nil {
+			return append(out, write{kind: "unparsable " + args[i+1], n: math.MaxInt})
+		}
+		out = append(out, write{kind: args[i], n: n})
+		i += 2 + n
+	}
+	return out
+}
+
+// writeBatches is how many write batches a save of p takes at least.
+func writeBatches(p *profile.Profile) int { return ceilDiv(writesOf(p), redisrepo.BatchKeys) }
 
 // walkTrips bounds the round trips of deleting or renewing p's generation.
 func walkTrips(p *profile.Profile) int {
@@ -239,7 +276,9 @@ func evalKeys(cmd []string) []string {
 // checkBounded fails the test for any round trip that could keep Redis
 // busy in proportion to a profile's size: more than BatchKeys commands, a
 // command or script on more than BatchKeys keys (+1, the fence of a write
-// batch), or an RPUSH, SADD or LRANGE of more than ChunkElems elements.
+// batch), an RPUSH, SADD or LRANGE of more than ChunkElems elements, or a
+// write batch of more than BatchVals values or adding more than ChunkElems
+// elements to one list or set.
 // Scripts are held to their keys: each one's body is O(1) or O(its keys).
 func checkBounded(t *testing.T, what string, trips []trip) {
 	t.Helper()
@@ -250,6 +289,19 @@ func checkBounded(t *testing.T, what string, trips []trip) {
 		for _, cmd := range tr {
 			if n, limit := cmdSize(cmd); n > limit {
 				t.Errorf("%s: %s on %d keys or elements, want at most %d", what, cmd[0], n, limit)
+			}
+			if scriptKeys(cmd) != "write" {
+				continue
+			}
+			vals := 0
+			for _, w := range batchWrites(cmd) {
+				vals += w.n
+				if w.kind != "h" && w.n > redisrepo.ChunkElems {
+					t.Errorf("%s: a write batch adds %d elements to one list or set, want at most %d", what, w.n, redisrepo.ChunkElems)
+				}
+			}
+			if vals > redisrepo.BatchVals {
+				t.Errorf("%s: a write batch of %d values, want at most %d", what, vals, redisrepo.BatchVals)
 			}
 		}
 	}
