@@ -24,13 +24,16 @@ import (
 //   - an UNLINK, and a PEXPIRE script, holds at most batchKeys keys;
 //   - an RPUSH, SADD or LRANGE carries at most chunkElems elements.
 //
-// Measured on a 2-core machine (docs/scale.md): Redis spends about 4 µs per
-// key of a write batch, so a batch of 128 item hashes takes about 0.5 ms,
-// half the 1 ms from which its latency monitor reports a stall, and carol's
-// 10,000 orders take about 80 batches.
+// Measured on a shared 2-core machine (docs/scale.md): Redis spends about
+// 4 µs per key of a write batch (an order's HSET and PEXPIRE, through Lua),
+// so a batch of 64 item hashes takes about 0.3 ms (p90 0.4 ms), well under
+// the 1 ms from which its latency monitor reports a stall; batches of 128
+// took 0.65 ms and crossed 1 ms whenever the machine was busy. Carol's
+// 10,000 orders take 160 batches, and her save is no slower for it (about
+// 75 ms of Redis CPU, as one MULTI/EXEC took).
 const (
-	batchKeys  = 128
-	batchVals  = 2048
+	batchKeys  = 64
+	batchVals  = 1024
 	batchBytes = 256 << 10
 	chunkElems = 128
 )
