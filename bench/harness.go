@@ -60,7 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.stallsBaseline, "stalls-baseline", "", "also measure the stalls of the profilecache in this tree, as \"before\" (e.g. `git worktree add /tmp/before main`)")
 	fs.IntVar(&cfg.stallReaders, "stall-readers", 64, "HTTP clients reading alice's and bob's pages during the stall measurement")
 	fs.IntVar(&cfg.stallRounds, "stall-rounds", 3, "rounds of the stall measurement, each tree once per round; the longest stall is the median of the rounds'")
-	fs.IntVar(&cfg.stallRate, "stall-rate", 2000, "their reads per second, all together, at fixed times (latency counts from the planned time); 0: each reads as fast as it can, which saturates a small machine and measures its CPU, not Redis")
+	fs.IntVar(&cfg.stallRate, "stall-rate", 1000, "their reads per second, all together, at fixed times (latency counts from the planned time); 0: each reads as fast as it can, which saturates a small machine and measures its CPU, not Redis")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

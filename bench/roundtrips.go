@@ -33,8 +33,10 @@ func (c *countingClient) note(cmds ...[]string) {
 		label = fmt.Sprintf("%s … %s (%d commands)", cmds[0][0], cmds[len(cmds)-1][0], len(cmds))
 	case strings.HasPrefix(strings.ToUpper(cmds[0][0]), "EVAL") && len(cmds[0]) > 2:
 		label = fmt.Sprintf("%s (%s keys)", cmds[0][0], cmds[0][2]) // EVALSHA sha numkeys ...
-	case len(label) > 24:
+	case slices.Contains([]string{"UNLINK", "DEL", "EXISTS", "MGET"}, strings.ToUpper(cmds[0][0])) && len(cmds[0]) > 2:
 		label = fmt.Sprintf("%s (%d keys)", cmds[0][0], len(cmds[0])-1)
+	case len(label) > 24:
+		label = cmds[0][0]
 	}
 	c.mu.Lock()
 	c.trips = append(c.trips, label)

@@ -77,7 +77,14 @@ type roundMax struct {
 	longest time.Duration
 	event   string
 	slowest time.Duration
+	fast    time.Duration // the longest fast-command event
 }
+
+// fastCommand is the latency monitor's event for O(1) and O(log N)
+// commands (GET, HGET, ...). Such a command cannot stall Redis by its own
+// work: when one takes milliseconds, the machine paused Redis. It measures
+// the noise, and is left out of the stalls.
+const fastCommand = "fast-command"
 
 // latencyEvent is one line of LATENCY LATEST.
 type latencyEvent struct {
@@ -97,8 +104,9 @@ type slowEntry struct {
 	args []string
 }
 
-// longest is the longest stall the latency monitor recorded, and its event;
-// zero when it recorded none (every call under the threshold). Over
+// longest is the longest stall the latency monitor recorded but for fast
+// commands, and its event; zero when it recorded none (every call under
+// the threshold). Over
 // several rounds it is the median of the rounds' longest stalls: one
 // round's worst can be the machine's doing (a process that took the CPU
 // from Redis), the median of several is the commands'.
@@ -135,7 +143,7 @@ func merge(rounds []stallRun) stallRun {
 	out := stallRun{name: rounds[0].name, root: rounds[0].root, nice: rounds[0].nice}
 	for _, r := range rounds {
 		d, ev := r.roundLongest()
-		rm := roundMax{longest: d, event: ev}
+		rm := roundMax{longest: d, event: ev, fast: r.roundFast()}
 		if len(r.slowest) > 0 {
 			rm.slowest = r.slowest[0].dur
 		}
@@ -153,12 +161,29 @@ func merge(rounds []stallRun) stallRun {
 	return out
 }
 
+// noise is the longest fast-command event, or the median of the rounds'.
+func (r stallRun) noise() time.Duration {
+	if len(r.rounds) > 0 {
+		return medianRound(r.rounds, func(x roundMax) time.Duration { return x.fast }).fast
+	}
+	return r.roundFast()
+}
+
+func (r stallRun) roundFast() time.Duration {
+	for _, e := range r.events {
+		if e.name == fastCommand {
+			return e.max
+		}
+	}
+	return 0
+}
+
 // roundLongest is the longest stall of one round's LATENCY LATEST.
 func (r stallRun) roundLongest() (time.Duration, string) {
 	var d time.Duration
 	name := ""
 	for _, e := range r.events {
-		if e.max > d {
+		if e.max > d && e.name != fastCommand {
 			d, name = e.max, e.name
 		}
 	}
@@ -590,7 +615,7 @@ func printStalls(w io.Writer, cfg config, runs []stallRun) {
 		}
 		return "; rounds: " + strings.Join(ds, ", ")
 	}
-	row("longest stall, Redis latency monitor (LATENCY LATEST, ms resolution; median of the rounds)", func(r stallRun) string {
+	row("longest stall, Redis latency monitor (LATENCY LATEST but fast-command, ms resolution; median of the rounds)", func(r stallRun) string {
 		d, ev := r.longest()
 		rounds := perRound(r, func(x roundMax) time.Duration { return x.longest })
 		if d == 0 {
@@ -598,6 +623,9 @@ func printStalls(w io.Writer, cfg config, runs []stallRun) {
 		}
 		return fmt.Sprintf("%s (%s%s)", fmtDur(d), ev, rounds)
 	}, longest, fmt.Sprintf("< %d ms", stallTargetMS), func(r stallRun) bool { return longest(r) < stallTargetMS*time.Millisecond })
+	row("the machine's noise: longest fast-command event (O(1) commands; LATENCY LATEST; median of the rounds)", func(r stallRun) string {
+		return fmtDur(r.noise()) + perRound(r, func(x roundMax) time.Duration { return x.fast })
+	}, nil, "", nil)
 	row("seconds with a command stall ≥ 1 ms (LATENCY HISTORY command; all rounds)", func(r stallRun) string {
 		return fmt.Sprint(len(r.history))
 	}, nil, "", nil)

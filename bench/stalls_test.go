@@ -11,6 +11,7 @@ func TestParseLatency(t *testing.T) {
 	// As go-redis returns LATENCY LATEST and LATENCY HISTORY command.
 	latest := []any{
 		[]any{"command", int64(1764000000), int64(12), int64(48)},
+		[]any{"fast-command", int64(1764000000), int64(50), int64(50)},
 		[]any{"expire-cycle", int64(1764000001), int64(1), int64(3)},
 	}
 	ev, err := parseLatencyLatest(latest)
@@ -19,7 +20,10 @@ func TestParseLatency(t *testing.T) {
 	}
 	r := stallRun{events: ev}
 	if d, name := r.longest(); d != 48*time.Millisecond || name != "command" {
-		t.Errorf("longest = %v %q, want 48ms command", d, name)
+		t.Errorf("longest = %v %q, want 48ms command (a fast command's 50ms is noise)", d, name)
+	}
+	if d := r.noise(); d != 50*time.Millisecond {
+		t.Errorf("noise = %v, want the fast command's 50ms", d)
 	}
 	if d, name := (stallRun{}).longest(); d != 0 || name != "" {
 		t.Errorf("longest without events = %v %q, want 0", d, name)
@@ -115,6 +119,7 @@ func TestPrintStalls(t *testing.T) {
 		"| 48.00 ms (command; rounds: 48, 40, 60) | none ≥ 1 ms; rounds: <1, <1, 3 |  | < 2 ms | PASS (none ≥ 1 ms; rounds: <1, <1, 3) |",
 		"17.93 ms `EVAL local function gen_keys(… 2 …` (3 in all; rounds: 17, 12, 20) | none (1 in all; rounds: <1, <1, 1) |",
 		"all rounds) | 3 | 1 |",
+		"| the machine's noise: longest fast-command event (O(1) commands; LATENCY LATEST; median of the rounds) | 0 µs; rounds: <1, <1, <1 |",
 		"during carol's logins: p50 / p99 / max (count) | 1.00 ms / 50.00 ms / 50.00 ms (4) | 1.00 ms / 2.00 ms / 2.00 ms (4) | 25.0 |",
 		"| failed reads | 0 | 0 |  | 0 | PASS (0) |",
 	} {

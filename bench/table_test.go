@@ -129,3 +129,19 @@ func TestCollapseTrips(t *testing.T) {
 		t.Errorf("collapseTrips = %q, want %q", got, want)
 	}
 }
+
+func TestTripLabels(t *testing.T) {
+	c := &countingClient{}
+	c.note([]string{"GET", "pc:{u:1}:fence"})
+	c.note([]string{"HGET", "pc:{u:00000000-0000-0000-0000-000000000001}:meta", "gen"})
+	c.note([]string{"EVALSHA", "04b2722d", "3", "k1", "k2", "k3", "arg"})
+	c.note([]string{"UNLINK", "pc:{u:1}:a", "pc:{u:1}:b", "pc:{u:1}:c"})
+	c.note([]string{"UNLINK", "pc:{u:1}:a"}, []string{"LRANGE", "pc:{u:1}:orders", "0", "127"})
+	want := []string{"GET pc:{u:1}:fence", "HGET", "EVALSHA (3 keys)", "UNLINK (3 keys)", "UNLINK … LRANGE (2 commands)"}
+	if !slices.Equal(c.trips, want) {
+		t.Errorf("labels %q, want %q", c.trips, want)
+	}
+	if v := tripsVerdict(c.trips); !v.ok || v.got != "largest 3" {
+		t.Errorf("verdict %+v, want ok with largest 3", v)
+	}
+}

@@ -67,7 +67,8 @@ func BenchmarkReadOrdersPage(b *testing.B) {
 }
 
 // BenchmarkSave replaces carol's whole profile: 10,000 orders plus the rest,
-// one MULTI/EXEC that also deletes the previous generation.
+// written in bounded batches, then the previous generation deleted in
+// bounded batches.
 func BenchmarkSave(b *testing.B) {
 	e := newEnv(b)
 	s := newProfileStore(e.client, redisrepo.ProfileOptions{})

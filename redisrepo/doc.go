@@ -3,13 +3,15 @@
 // their per-session data (TokenStore), and client construction.
 //
 // Layout: see keys.go. Every key of one user carries the hash tag
-// {u:<uuid>}, so one user's writes are one MULTI/EXEC or one Lua call, also
-// on Redis Cluster.
+// {u:<uuid>}, so one user's keys live on one node and one Lua call may
+// touch several of them, also on Redis Cluster.
 //
 // Profiles are stored in generations: every key of a generation is written
 // once and never modified, only deleted. A save writes a whole new
-// generation and flips the user's meta hash to it in the same transaction
-// that deletes the old one. Readers therefore read one consistent
+// generation in bounded batches, invisible until one O(1) script points the
+// user's meta hash at it, and then deletes the old one in bounded batches
+// (generation.go): no call grows with the size of a profile, so no user's
+// save holds up the others' commands. Readers therefore read one consistent
 // generation, and client-side cached entries of generation keys are never
 // wrong, only possibly gone.
 package redisrepo

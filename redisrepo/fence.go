@@ -115,7 +115,8 @@ func sweepUser(ctx context.Context, client rueidis.Client, keys keyspace, userID
 	return nil
 }
 
-const sweepBatch = 500
+// sweepBatch keeps each UNLINK of a sweep as small as any other (generation.go).
+const sweepBatch = batchKeys
 
 // userKeysOn lists the keys starting with prefix on one node: from the
 // slot's key index on a cluster node (slot >= 0; other nodes have none of
