@@ -64,10 +64,14 @@ type writeRun struct {
 }
 
 // trackingCost is Redis memory per tracked key (one client tracking it) and
-// per further client tracking the same key.
+// per further client tracking the same key, and what a cache miss costs
+// Redis when many are pipelined (the sequential misses after a refresh pay
+// a round trip each).
 type trackingCost struct {
 	keys            int
 	perKey, perItem float64 // bytes
+	missCmds        float64 // Redis commands per key read through the cache
+	missCPU         time.Duration
 }
 
 type instResults struct {
@@ -426,15 +430,15 @@ func measureTracking(ctx context.Context, rds *privateRedis, uid string, n int) 
 	if len(keys) < 100 {
 		return trackingCost{}, fmt.Errorf("only %d order hashes of %s in Redis", len(keys), uid)
 	}
-	track := func() (int64, rueidis.Client, error) {
+	track := func() (redisSnap, rueidis.Client, error) {
 		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{rds.addr}})
 		if err != nil {
-			return 0, nil, err
+			return redisSnap{}, nil, err
 		}
 		before, err := rds.snap(ctx)
 		if err != nil {
 			c.Close()
-			return 0, nil, err
+			return redisSnap{}, nil, err
 		}
 		for chunk := range slices.Chunk(keys, 500) {
 			cmds := make([]rueidis.CacheableTTL, len(chunk))
@@ -444,20 +448,20 @@ func measureTracking(ctx context.Context, rds *privateRedis, uid string, n int) 
 			for _, r := range c.DoMultiCache(ctx, cmds...) {
 				if err := r.Error(); err != nil {
 					c.Close()
-					return 0, nil, err
+					return redisSnap{}, nil, err
 				}
 			}
 		}
 		after, err := rds.snap(ctx)
 		if err != nil {
 			c.Close()
-			return 0, nil, err
+			return redisSnap{}, nil, err
 		}
 		if got := after.trackItems - before.trackItems; got < int64(len(keys)) {
 			c.Close()
-			return 0, nil, fmt.Errorf("tracking items grew by %d for %d keys read", got, len(keys))
+			return redisSnap{}, nil, fmt.Errorf("tracking items grew by %d for %d keys read", got, len(keys))
 		}
-		return after.usedMemory - before.usedMemory, c, nil
+		return after.sub(before), c, nil
 	}
 	m1, c1, err := track()
 	if err != nil {
@@ -470,7 +474,10 @@ func measureTracking(ctx context.Context, rds *privateRedis, uid string, n int) 
 	}
 	defer c2.Close()
 	k := float64(len(keys))
-	return trackingCost{keys: len(keys), perKey: float64(m1) / k, perItem: float64(m2) / k}, nil
+	return trackingCost{
+		keys: len(keys), perKey: float64(m1.usedMemory) / k, perItem: float64(m2.usedMemory) / k,
+		missCmds: float64(m1.commands-1) / k, missCPU: m1.cpu / time.Duration(len(keys)),
+	}, nil
 }
 
 // instRatio is the median over the rounds of two instances' req/s over
@@ -515,7 +522,7 @@ func aggregateInst(rs []instRun) instRun {
 func printInstancesTable(w io.Writer, ir *instResults) {
 	cfg := ir.cfg
 	fmt.Fprintf(w, "\nOne vs two profilecache instances on one Redis, %s: wrk -t%d -c%d in all (split evenly over the instances), %v warm-up + %v; %s; %s; load average %s before, %s after; %v in all\n\n",
-		instCase.name, cfg.load.threads, cfg.load.conns, cfg.warmup, cfg.load.duration, roundsNote(cfg.rounds),
+		instCase.name, cfg.load.threads, cfg.load.conns, cfg.warmup, cfg.load.duration, instRoundsNote(cfg.rounds),
 		ir.started.Format("2006-01-02 15:04"), ir.load[0], ir.load[1], ir.elapsed.Round(time.Second))
 	fmt.Fprintln(w, "| instances | req/s (sum) | × one | p99 (worst) | Redis cmds/req | Redis CPU µs/req (INFO cpu) | instances' CPU µs/req | Redis tracking table after: keys, items | errors |")
 	fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
@@ -536,8 +543,9 @@ func printInstancesTable(w io.Writer, ir *instResults) {
 			wr.dropped, fmtInt(int64(wr.outBytes)), wr.rereadCmds, fmtMicros(wr.rereadCPU))
 	}
 	t := ir.tracking
-	fmt.Fprintf(w, "\nRedis tracking table (used_memory growth while rueidis clients read %s of carol's order hashes through the cache): %.0f bytes per tracked key, %.0f bytes per further client tracking it\n",
-		fmtInt(int64(t.keys)), t.perKey, t.perItem)
+	fmt.Fprintf(w, "\nRedis tracking table (used_memory growth while rueidis clients read %s of carol's order hashes through the cache, 500 a batch): %.0f bytes per tracked key, %.0f bytes per further client tracking it; "+
+		"each key read cost Redis %.1f commands and %.1f µs of CPU\n",
+		fmtInt(int64(t.keys)), t.perKey, t.perItem, t.missCmds, float64(t.missCPU)/float64(time.Microsecond))
 }
 
 // plural is "1 instance", "2 instances".
@@ -546,4 +554,11 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return strconv.Itoa(n) + " " + what + "s"
+}
+
+func instRoundsNote(n int) string {
+	if n == 1 {
+		return "1 round"
+	}
+	return fmt.Sprintf("%d rounds, one and two instances in turn, the order reversed every other round; medians of the rounds, × one the median of the per-round ratios", n)
 }

@@ -79,7 +79,7 @@ func TestPrintInstancesTable(t *testing.T) {
 			{n: 1, writes: 20, cmds: 95, cpu: 900 * time.Microsecond, dropped: 23, outBytes: 3300, rereadCmds: 115, rereadCPU: 450 * time.Microsecond},
 			{n: 2, writes: 20, cmds: 95, cpu: 1000 * time.Microsecond, dropped: 46, outBytes: 5500, rereadCmds: 230, rereadCPU: 900 * time.Microsecond},
 		},
-		tracking: trackingCost{keys: 5000, perKey: 107.4, perItem: 72.2},
+		tracking: trackingCost{keys: 5000, perKey: 107.4, perItem: 72.2, missCmds: 5, missCPU: 4500 * time.Nanosecond},
 	}
 	var b strings.Builder
 	printInstancesTable(&b, ir)
@@ -90,7 +90,7 @@ func TestPrintInstancesTable(t *testing.T) {
 		"| 2 | 9,000 | 0.90 | 20.00 ms | 0.0002 | 0.200 | 50 | 3, 6 | 0 |",
 		"| 1 instance caching, mean of 20 | 95 | 900 | 23.0 | 3,300 | 115.0, 450 |",
 		"| 2 instances caching, mean of 20 | 95 | 1000 | 46.0 | 5,500 | 230.0, 900 |",
-		"5,000 of carol's order hashes through the cache): 107 bytes per tracked key, 72 bytes per further client",
+		"5,000 of carol's order hashes through the cache, 500 a batch): 107 bytes per tracked key, 72 bytes per further client tracking it; each key read cost Redis 5.0 commands and 4.5 µs of CPU",
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {
