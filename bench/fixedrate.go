@@ -263,6 +263,27 @@ func printFixedTable(w io.Writer, fr *fixedResults) {
 				fmtMicros(r.srvCPU), fmtMicros(r.redisCPU), fmtMicros(r.genCPU), target, result)
 		}
 	}
+	if n := notHeldRuns(fr); n > 0 {
+		fmt.Fprintf(w, "\n%d of %d runs did not get their requests sent at the asked rate (vegeta's workers were all busy, or the harness got too little CPU: see send lag): "+
+			"those rows measured a closed model and understate latency; lower -rate-alice / -rate-carol or rerun on a quieter machine.\n",
+			n, len(cases)*len(fixedServers)*cfg.rounds)
+	}
+}
+
+// notHeldRuns counts the single runs (of every round) that did not hold
+// their rate.
+func notHeldRuns(fr *fixedResults) int {
+	n := 0
+	for _, rs := range fr.rounds {
+		for _, runs := range rs {
+			for _, r := range runs {
+				if !r.held() {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }
 
 // fixedNote flags a baseline's run that was not an open model at the asked

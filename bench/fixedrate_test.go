@@ -265,6 +265,18 @@ func TestPrintFixedTable(t *testing.T) {
 	if n := strings.Count(out, "| **profilecache** |"); n != len(cases) {
 		t.Errorf("printFixedTable: %d profilecache rows, want %d\n%s", n, len(cases), out)
 	}
+	if !strings.Contains(out, "3 of 36 runs did not get their requests sent at the asked rate") {
+		t.Errorf("printFixedTable: no note of the 3 runs that missed their rate in\n%s", out)
+	}
+
+	// All held: no such note.
+	fr := fixedTableResults()
+	fr.rounds[1][1] = fixedRuns(100, 1, 400*time.Millisecond)
+	b.Reset()
+	printFixedTable(&b, fr)
+	if strings.Contains(b.String(), "did not get their requests sent") {
+		t.Errorf("printFixedTable with every rate held: %s", b.String())
+	}
 }
 
 func TestFmtPercent(t *testing.T) {
