@@ -21,7 +21,9 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 ## bench: profilecache vs a bare echo handler vs classic blob sessions (scs), wrk against a private
-## redis-server, one table (README "Performance"); quick run: make bench BENCH_FLAGS="-duration 3s -warmup 1s"
+## redis-server, one table (README "Performance"); then latency at a fixed rate (vegeta) and one vs two
+## instances (docs/scale.md); quick run: make bench BENCH_FLAGS="-duration 3s -warmup 1s";
+## one part alone: BENCH_FLAGS="-only fixed" (or saturation, instances)
 bench:
 	./scripts/ensure-deps.sh wrk
 	cd bench && GO=$(GO) $(GO) run . -root .. $(BENCH_FLAGS)
