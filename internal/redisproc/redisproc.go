@@ -141,6 +141,14 @@ func (p *Proc) Restart() error {
 	return nil
 }
 
+// Running reports whether the server was started and not stopped since
+// (it may still have crashed on its own).
+func (p *Proc) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd != nil
+}
+
 // Signal sends sig to the running server; a stopped one is left alone.
 func (p *Proc) Signal(sig os.Signal) error {
 	p.mu.Lock()
