@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/profilecache/profilecache/internal/redisproc"
 )
 
 // failoverWait is a sanity bound on the waits of a FailoverCluster (a
@@ -210,6 +212,31 @@ func (c *FailoverCluster) Kill(tb testing.TB, addr string) {
 	c.server(tb, addr).proc.Stop()
 }
 
+// ReplicaRead sends a read to the replica at addr, after READONLY on the
+// same connection: without it a cluster replica redirects (MOVED) every
+// key to its master.
+func (c *FailoverCluster) ReplicaRead(tb testing.TB, addr string, args ...string) string {
+	tb.Helper()
+	out, err := redisproc.Pipeline(addr, []string{"READONLY"}, args)
+	if err != nil {
+		tb.Fatalf("redistest: READONLY; %v on %s: %v", args, addr, err)
+	}
+	return out[1]
+}
+
+// Pause freezes the node at addr (SIGSTOP, see Server.Pause): its
+// connections stay open and it answers nothing, not even the cluster bus.
+func (c *FailoverCluster) Pause(tb testing.TB, addr string) {
+	tb.Helper()
+	c.server(tb, addr).Pause(tb)
+}
+
+// Resume thaws a paused node.
+func (c *FailoverCluster) Resume(tb testing.TB, addr string) {
+	tb.Helper()
+	c.server(tb, addr).Resume(tb)
+}
+
 // Restart starts the killed node at addr again on the same port, with the
 // same cluster bus port and nodes.conf (and, persistence being off, no
 // data).
@@ -290,6 +317,20 @@ func (c *FailoverCluster) WaitHealthy(tb testing.TB) {
 		}
 		if masters != c.masters {
 			return false, fmt.Sprintf("%d masters, want %d", masters, c.masters)
+		}
+		// Every node has heard (gossip) who replicates whom: a master
+		// without slots is a replica not yet known as one.
+		running := c.Running()
+		for _, addr := range running {
+			nodes, err := clusterNodes(addr)
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, n := range nodes {
+				if slices.Contains(running, n.Addr) && n.Master && len(n.Slots) == 0 {
+					return false, fmt.Sprintf("%s sees %s as a master without slots", addr, n.Addr)
+				}
+			}
 		}
 		return c.stateOK()
 	})
