@@ -27,6 +27,12 @@ type failoverRun struct {
 	usersPerMaster int           // load users whose keys live on each master
 	rounds         int           // kills, each of another master
 	steady         int           // successes per instance before a kill and after a rejoin
+	// pause: the master freezes (SIGSTOP: a hung host, a network black
+	// hole) instead of dying, and thaws (SIGCONT) instead of restarting.
+	pause bool
+	// partial: cluster-require-full-coverage no, so that the other masters
+	// keep serving while one shard has no master.
+	partial bool
 }
 
 func failoverRunFromEnv(t *testing.T) failoverRun {
@@ -34,6 +40,8 @@ func failoverRunFromEnv(t *testing.T) failoverRun {
 	if v, _ := strconv.ParseBool(os.Getenv("FAILOVER_LONG")); v {
 		r.usersPerMaster, r.rounds, r.steady = 8, 3, 3000
 	}
+	r.pause = os.Getenv("FAILOVER_MODE") == "pause"
+	r.partial = os.Getenv("FAILOVER_FULL_COVERAGE") == "no"
 	if v := os.Getenv("FAILOVER_NODE_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -83,7 +91,11 @@ type failLogin struct {
 // prints a table.
 func TestClusterFailover(t *testing.T) {
 	run := failoverRunFromEnv(t)
-	fc := redistest.StartFailoverCluster(t, run.nodeTimeout)
+	var extra []string
+	if run.partial {
+		extra = []string{"--cluster-require-full-coverage", "no"}
+	}
+	fc := redistest.StartFailoverCluster(t, run.nodeTimeout, extra...)
 	crm := crmtest.New(t)
 	demo, err := profile.Fetch(context.Background(), profile.NewMockBackend(0), profile.DemoUserID("alice@example.com"))
 	if err != nil {
@@ -221,7 +233,11 @@ func TestClusterFailover(t *testing.T) {
 		rd := failoverRound{victim: victim.Addr, slot: users[ui].slot, owner: users[ui].master}
 
 		rd.kill = time.Now()
-		fc.Kill(t, victim.Addr)
+		if run.pause {
+			fc.Pause(t, victim.Addr)
+		} else {
+			fc.Kill(t, victim.Addr)
+		}
 		promoted := fc.WaitFailover(t, rd.slot, victim)
 		rd.promoted = time.Now()
 		// Recovered: every instance served users of the shard with requests
@@ -229,7 +245,12 @@ func TestClusterFailover(t *testing.T) {
 		poll("requests on the failed-over shard", func() bool { return atLeast(successes(rd.promoted, rd.owner), 20) })
 		rd.recovered = time.Now()
 
-		fc.Restart(t, victim.Addr)
+		rd.restarted = time.Now()
+		if run.pause {
+			fc.Resume(t, victim.Addr)
+		} else {
+			fc.Restart(t, victim.Addr)
+		}
 		fc.WaitRejoined(t, victim.Addr, promoted)
 		rd.rejoined = time.Now()
 		if self := fc.Nodes(t, victim.Addr)[0]; self.Master || self.MasterID != promoted.ID {
@@ -325,9 +346,13 @@ func TestClusterFailover(t *testing.T) {
 	}
 
 	tw := &strings.Builder{}
-	fmt.Fprintf(tw, "failover of a master under load: cluster-node-timeout %v, REDIS_TIMEOUT %v, %d users on each of 3 masters, %d clients\n",
-		run.nodeTimeout, run.redisTimeout, run.usersPerMaster, len(users)*len(instances))
-	fmt.Fprintf(tw, "%-5s %-16s %9s %9s %9s %9s %9s %9s  %-26s %-18s\n", "round", "killed", "1st fail", "promoted", "last fail", "others", "recovered", "rejoin", "in window: shard ok/503", "others ok/503")
+	how := "SIGKILL, restart"
+	if run.pause {
+		how = "SIGSTOP, SIGCONT"
+	}
+	fmt.Fprintf(tw, "failover of a master under load (%s): cluster-node-timeout %v, cluster-require-full-coverage %s, REDIS_TIMEOUT %v, %d users on each of 3 masters, %d clients\n",
+		how, run.nodeTimeout, map[bool]string{false: "yes", true: "no"}[run.partial], run.redisTimeout, run.usersPerMaster, len(users)*len(instances))
+	fmt.Fprintf(tw, "%-5s %-16s %9s %9s %9s %9s %9s %9s %9s %9s  %-14s %-14s\n", "round", "node", "1st fail", "promoted", "last fail", "window", "others", "recovered", "slowest", "rejoin", "shard ok/503", "others ok/503")
 	for i, rd := range rounds {
 		ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
 		since := func(t time.Time) string {
@@ -336,13 +361,22 @@ func TestClusterFailover(t *testing.T) {
 			}
 			return ms(t.Sub(rd.kill))
 		}
-		fmt.Fprintf(tw, "%-5d %-16s %9s %9s %9s %9s %9s %9s  %-26s %-18s\n", i+1, rd.victim,
-			since(rd.firstFail), since(rd.promoted), since(rd.lastFail), since(rd.othersLastFail), since(rd.recovered),
-			ms(rd.rejoined.Sub(rd.recovered)),
+		window := "-"
+		if !rd.firstFail.IsZero() {
+			window = ms(rd.lastFail.Sub(rd.firstFail))
+		}
+		fmt.Fprintf(tw, "%-5d %-16s %9s %9s %9s %9s %9s %9s %9s %9s  %-14s %-14s\n", i+1, rd.victim,
+			since(rd.firstFail), since(rd.promoted), since(rd.lastFail), window, since(rd.othersLastFail), since(rd.recovered),
+			ms(rd.slowest), ms(rd.rejoined.Sub(rd.restarted)),
 			fmt.Sprintf("%d/%d", rd.shard[0], rd.shard[1]), fmt.Sprintf("%d/%d", rd.others[0], rd.others[1]))
 	}
-	fmt.Fprintf(tw, "times from the kill; 1st/last fail: first and last non-2xx answer on the killed master's users (others: on the other users);\n")
-	fmt.Fprintf(tw, "promoted: every node agrees on the new master and says cluster_state:ok; recovered: every instance served the shard again; rejoin: restart to in sync\n")
+	for i, rd := range rounds {
+		fmt.Fprintf(tw, "round %d: non-2xx by operation: shard %v, others %v\n", i+1, rd.failedOps[0], rd.failedOps[1])
+	}
+	fmt.Fprintf(tw, "times from the kill; 1st/last fail: first and last non-2xx answer to the killed master's users, window: between them; others: last non-2xx\n")
+	fmt.Fprintf(tw, "to the other users; promoted: every node agrees on the new master and says cluster_state:ok; recovered: both instances served the shard's\n")
+	fmt.Fprintf(tw, "users again; slowest: the longest request of the shard's users in the window; rejoin: restart until in sync as a replica;\n")
+	fmt.Fprintf(tw, "ok/503: answers in the window (kill to recovered) to the shard's users and to the others\n")
 	fmt.Fprintf(tw, "lost: logins confirmed then gone: wait %d of %d, nowait %d of %d; session-data writes acknowledged then gone: %d of %d keys\n",
 		lost[0], countInst(logins, 0), lost[1], countInst(logins, 1), lostData, len(acked))
 	t.Log("\n" + tw.String())
@@ -355,21 +389,33 @@ func TestClusterFailover(t *testing.T) {
 type failoverRound struct {
 	victim, owner                       string // killed node's address; its id (users' master)
 	slot                                int
-	kill, promoted, recovered, rejoined time.Time
+	kill, promoted, recovered           time.Time
+	restarted, rejoined                 time.Time
 	firstFail, lastFail, othersLastFail time.Time
-	shard, others                       [2]int // requests in the window on the killed shard / others: 2xx, 503
+	slowest                             time.Duration     // of the shard's users' requests in the window
+	shard, others                       [2]int            // answers in the window to the killed shard's users / the others: 2xx, 503
+	failedOps                           [2]map[string]int // non-2xx answers in the window by operation: shard, others
 }
 
 func (rd *failoverRound) count(h fhit, onShard bool) {
 	ctr, last := &rd.others, &rd.othersLastFail
 	if onShard {
 		ctr, last = &rd.shard, &rd.lastFail
+		rd.slowest = max(rd.slowest, h.end.Sub(h.start))
 	}
 	if h.ok() {
 		ctr[0]++
 		return
 	}
 	ctr[1]++
+	i := 1
+	if onShard {
+		i = 0
+	}
+	if rd.failedOps[i] == nil {
+		rd.failedOps[i] = map[string]int{}
+	}
+	rd.failedOps[i][h.op]++
 	if onShard && (rd.firstFail.IsZero() || h.end.Before(rd.firstFail)) {
 		rd.firstFail = h.end
 	}

@@ -112,6 +112,7 @@ func SharedCluster(tb testing.TB) *Cluster {
 type clusterSpec struct {
 	replicas    int           // per master
 	nodeTimeout time.Duration // cluster-node-timeout
+	extra       []string      // more redis-server arguments
 }
 
 func startCluster(tb testing.TB, dir string, spec clusterSpec) (*Cluster, error) {
@@ -135,7 +136,7 @@ func startCluster(tb testing.TB, dir string, spec clusterSpec) (*Cluster, error)
 			if err != nil {
 				return nil, err
 			}
-			return []string{
+			return append([]string{
 				"--cluster-enabled", "yes",
 				"--cluster-config-file", "nodes.conf",
 				"--cluster-port", strconv.Itoa(bus),
@@ -143,7 +144,7 @@ func startCluster(tb testing.TB, dir string, spec clusterSpec) (*Cluster, error)
 				// A replica's full sync starts at once, not after the
 				// default 5 s wait for more replicas.
 				"--repl-diskless-sync-delay", "0",
-			}, nil
+			}, spec.extra...), nil
 		})
 		if err != nil {
 			return fail(fmt.Errorf("start cluster node %d: %w", i, err))

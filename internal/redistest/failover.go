@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,18 +36,22 @@ type FailoverCluster struct {
 	// NodeTimeout is the cluster-node-timeout: how long a master may be
 	// silent before the others mark it failed and its replica takes over.
 	NodeTimeout time.Duration
+
+	mu     sync.Mutex
+	paused map[string]bool
 }
 
 // StartFailoverCluster starts a cluster of six nodes, three masters with a
 // replica each, whose cluster-node-timeout is nodeTimeout, and waits until
-// every replica is in sync.
-func StartFailoverCluster(tb testing.TB, nodeTimeout time.Duration) *FailoverCluster {
+// every replica is in sync. extra are more redis-server arguments for every
+// node, e.g. "--cluster-require-full-coverage", "no".
+func StartFailoverCluster(tb testing.TB, nodeTimeout time.Duration, extra ...string) *FailoverCluster {
 	tb.Helper()
-	c, err := startCluster(tb, tb.TempDir(), clusterSpec{replicas: 1, nodeTimeout: nodeTimeout})
+	c, err := startCluster(tb, tb.TempDir(), clusterSpec{replicas: 1, nodeTimeout: nodeTimeout, extra: extra})
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
-	fc := &FailoverCluster{Cluster: c, NodeTimeout: nodeTimeout}
+	fc := &FailoverCluster{Cluster: c, NodeTimeout: nodeTimeout, paused: map[string]bool{}}
 	tb.Cleanup(func() {
 		if tb.Failed() {
 			c.dumpLogs(tb, 16<<10)
@@ -136,11 +141,14 @@ func clusterNodes(addr string) ([]NodeInfo, error) {
 	return nodes, nil
 }
 
-// Running lists the addresses of the nodes that run (not killed).
+// Running lists the addresses of the nodes that run: neither killed nor
+// paused.
 func (c *FailoverCluster) Running() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var out []string
 	for _, n := range c.nodes {
-		if n.running() {
+		if n.running() && !c.paused[n.Addr] {
 			out = append(out, n.Addr)
 		}
 	}
@@ -226,15 +234,22 @@ func (c *FailoverCluster) ReplicaRead(tb testing.TB, addr string, args ...string
 
 // Pause freezes the node at addr (SIGSTOP, see Server.Pause): its
 // connections stay open and it answers nothing, not even the cluster bus.
+// Until Resume, it does not count as running.
 func (c *FailoverCluster) Pause(tb testing.TB, addr string) {
 	tb.Helper()
 	c.server(tb, addr).Pause(tb)
+	c.mu.Lock()
+	c.paused[addr] = true
+	c.mu.Unlock()
 }
 
 // Resume thaws a paused node.
 func (c *FailoverCluster) Resume(tb testing.TB, addr string) {
 	tb.Helper()
 	c.server(tb, addr).Resume(tb)
+	c.mu.Lock()
+	delete(c.paused, addr)
+	c.mu.Unlock()
 }
 
 // Restart starts the killed node at addr again on the same port, with the
