@@ -307,6 +307,22 @@ func TestClusterFailover(t *testing.T) {
 
 	// What survived: the sessions from before the kills, every login the
 	// waiting instance confirmed, the session data.
+	// What waiting for a replica costs a login, side by side: logins that
+	// succeeded outside every failover, per instance.
+	loginTimes := make([][]time.Duration, len(instances))
+	for _, h := range hits {
+		if h.op == "login" && h.ok() && inWindow(h) == nil {
+			loginTimes[h.inst] = append(loginTimes[h.inst], h.end.Sub(h.start))
+		}
+	}
+	pct := func(ds []time.Duration, p int) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		slices.Sort(ds)
+		return ds[(len(ds)-1)*p/100].Round(10 * time.Microsecond)
+	}
+
 	lost := make([]int, len(instances))
 	for i, e := range instances {
 		for ui, u := range users {
@@ -377,6 +393,8 @@ func TestClusterFailover(t *testing.T) {
 	fmt.Fprintf(tw, "to the other users; promoted: every node agrees on the new master and says cluster_state:ok; recovered: both instances served the shard's\n")
 	fmt.Fprintf(tw, "users again; slowest: the longest request of the shard's users in the window; rejoin: restart until in sync as a replica;\n")
 	fmt.Fprintf(tw, "ok/503: answers in the window (kill to recovered) to the shard's users and to the others\n")
+	fmt.Fprintf(tw, "login outside the failovers, p50/p90: wait %v/%v, nowait %v/%v\n",
+		pct(loginTimes[0], 50), pct(loginTimes[0], 90), pct(loginTimes[1], 50), pct(loginTimes[1], 90))
 	fmt.Fprintf(tw, "lost: logins confirmed then gone: wait %d of %d, nowait %d of %d; session-data writes acknowledged then gone: %d of %d keys\n",
 		lost[0], countInst(logins, 0), lost[1], countInst(logins, 1), lostData, len(acked))
 	t.Log("\n" + tw.String())
