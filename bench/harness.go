@@ -28,8 +28,8 @@ type config struct {
 	idle      bool
 	redisAddr string
 	oursEnv   []string // extra environment for profilecache, e.g. GOGC=400
+	parts     partsConfig
 	// Stalls (stalls.go).
-	only           string // "" everything, onlyStalls just the stalls
 	stallsBaseline string // a tree to measure the stalls of too, as "before"
 	stallReaders   int
 	stallRate      int // reads per second over all readers; 0: each as fast as it can
@@ -56,12 +56,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		cfg.oursEnv = append(cfg.oursEnv, v)
 		return nil
 	})
-	fs.StringVar(&cfg.only, "only", "", `run one part only: "`+onlyStalls+`" (issue 11: Redis stalls while carol logs in; no wrk needed)`)
-	fs.StringVar(&cfg.stallsBaseline, "stalls-baseline", "", "also measure the stalls of the profilecache in this tree, as \"before\" (e.g. `git worktree add /tmp/before main`)")
-	fs.IntVar(&cfg.stallReaders, "stall-readers", 64, "HTTP clients reading alice's and bob's pages during the stall measurement")
-	fs.IntVar(&cfg.stallRounds, "stall-rounds", 3, "rounds of the stall measurement, each tree once per round; the longest stall is the median of the rounds'")
-	fs.IntVar(&cfg.stallRate, "stall-rate", 1000, "their reads per second, all together, at fixed times (latency counts from the planned time); 0: each reads as fast as it can, which saturates a small machine and measures its CPU, not Redis")
+	addPartsFlags(fs, &cfg.parts)
+	fs.StringVar(&cfg.stallsBaseline, "stalls-baseline", "", "stalls: also measure the profilecache in this tree, as \"before\" (e.g. `git worktree add /tmp/before main`)")
+	fs.IntVar(&cfg.stallReaders, "stall-readers", 64, "stalls: HTTP clients reading alice's and bob's pages while carol logs in")
+	fs.IntVar(&cfg.stallRounds, "stall-rounds", 3, "stalls: rounds, each tree once per round; the longest stall is the median of the rounds'")
+	fs.IntVar(&cfg.stallRate, "stall-rate", 1000, "stalls: the readers' reads per second, all together, at planned times (latency counts from the planned time); 0: each reads as fast as it can, which saturates a small machine and measures its CPU, not Redis")
 	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if err := cfg.parts.check(); err != nil {
 		return cfg, err
 	}
 	switch {
@@ -75,8 +78,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("-logins must be at least 10, got %d", cfg.logins)
 	case cfg.load.threads < 1 || cfg.load.conns < cfg.load.threads:
 		return cfg, fmt.Errorf("need -threads >= 1 and -conns >= -threads")
-	case cfg.only != "" && cfg.only != onlyStalls:
-		return cfg, fmt.Errorf("-only: want %q, got %q", onlyStalls, cfg.only)
 	case cfg.stallReaders < 1 || cfg.stallRate < 0 || cfg.stallRounds < 1:
 		return cfg, fmt.Errorf("need -stall-readers >= 1, -stall-rate >= 0 and -stall-rounds >= 1")
 	}
@@ -163,7 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := exec.LookPath("wrk"); err != nil && cfg.only == "" {
+	if _, err := exec.LookPath("wrk"); err != nil && cfg.parts.only != onlyStalls {
 		return fmt.Errorf("wrk not found: run `make bench`, which installs it (scripts/ensure-deps.sh wrk)")
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
@@ -208,8 +209,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer rds.rdb.Close()
-	if cfg.only == onlyStalls {
-		return runStalls(ctx, cfg, p, ours, rds, stdout, stderr)
+	if cfg.parts.only == onlyStalls { // needs none of the other servers
+		return runStalls(ctx, cfg, p, ours, rds, stdout, say)
 	}
 
 	servers, err := startServers(ctx, p, cfg, self, ours, redisAddr)
@@ -218,6 +219,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for _, s := range servers {
 		res.servers = append(res.servers, s.name)
+	}
+	if !cfg.parts.runs("saturation") {
+		return runParts(ctx, cfg, p, rds, servers, ours, stdout, say)
 	}
 
 	// Memory and login time, one server at a time on an empty Redis.
@@ -274,7 +278,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	res.elapsed = time.Since(res.started)
 	res.load[1] = loadAvg()
 	printTable(stdout, res)
-	return runStalls(ctx, cfg, p, ours, rds, stdout, stderr)
+	return runParts(ctx, cfg, p, rds, servers, ours, stdout, say)
 }
 
 func startServers(ctx context.Context, p *procs, cfg config, self, ours, redisAddr string) ([]*server, error) {
@@ -314,7 +318,8 @@ func startServers(ctx context.Context, p *procs, cfg config, self, ours, redisAd
 	return out, nil
 }
 
-// oursEnv is profilecache's environment on addr with the private Redis.
+// oursEnv is profilecache's environment: listening on addr, on the private
+// Redis, with -ours-env last.
 func oursEnv(cfg config, addr, redisAddr string) []string {
 	return append([]string{
 		"ADDR=" + addr,

@@ -33,7 +33,7 @@ import (
 	"github.com/profilecache/profilecache/profile"
 )
 
-// onlyStalls is the -only value that runs nothing but this measurement.
+// onlyStalls is this part's name, for -only and its own switch -stalls.
 const onlyStalls = "stalls"
 
 // Settings of the measurement.
@@ -230,8 +230,8 @@ func (l latencies) quantile(q float64) time.Duration {
 // runStalls measures the tree at ours (already built) and, with
 // -stalls-baseline, a tree built from that directory, on the harness's
 // redis-server, and prints the table.
-func runStalls(ctx context.Context, cfg config, p *procs, ours string, rds *privateRedis, stdout, stderr io.Writer) error {
-	say := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: stalls: "+format+"\n", a...) }
+func runStalls(ctx context.Context, cfg config, p *procs, ours string, rds *privateRedis, stdout io.Writer, log func(string, ...any)) error {
+	say := func(format string, a ...any) { log("stalls: "+format, a...) }
 	type tree struct{ name, root, bin string }
 	trees := []tree{{"after", cfg.root, ours}}
 	if cfg.stallsBaseline != "" {

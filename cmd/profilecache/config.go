@@ -54,6 +54,11 @@ type Config struct {
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto
 	// (TRUSTED_PROXIES); empty: those headers are ignored.
 	TrustedProxies []*net.IPNet
+
+	// RedisWaitReplicas: a login returns once this many replicas confirm
+	// its session, or as many as its master has online (REDIS_WAIT_REPLICAS;
+	// 0, the default, does not wait; redisrepo/replicas.go).
+	RedisWaitReplicas int
 	// The real backend, its webhook, pprof and the log level: config_ext.go.
 	extConfig
 }
@@ -121,6 +126,13 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	env("ADDR", str(&cfg.Addr))
 	env("REDIS_URL", str(&cfg.RedisURL))
 	env("REDIS_TIMEOUT", dur(&cfg.RedisTimeout))
+	env("REDIS_WAIT_REPLICAS", func(v string) (err error) {
+		cfg.RedisWaitReplicas, err = strconv.Atoi(v)
+		if err != nil || cfg.RedisWaitReplicas < 0 {
+			return fmt.Errorf("invalid replica count %q (a whole number >= 0; 0 does not wait)", v)
+		}
+		return nil
+	})
 	env("SESSION_SECRET", str(&secret))
 	env("SESSION_SECRET_PREVIOUS", str(&previous))
 	env("COOKIE_SECURE", boolean(&cfg.CookieSecure))
