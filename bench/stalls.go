@@ -48,7 +48,11 @@ const (
 	// latency monitor otherwise records every time the OS pauses Redis for
 	// another process, which says nothing about the commands.
 	stallRedisNice = -20
-	stallSettle    = 500 * time.Millisecond
+	// stallReaderNice is the harness's own priority meanwhile: above the
+	// server under test, so that the readers measure its answers rather
+	// than their own wait for a CPU, and below Redis.
+	stallReaderNice = -10
+	stallSettle     = 500 * time.Millisecond
 )
 
 // stallRun is one tree's measurement.
@@ -67,6 +71,8 @@ type stallRun struct {
 	probes  latencies       // uncached reads of alice's meta, during the logins
 	errors  int             // non-200 answers and failed requests
 	nice    string          // the priority redis-server ran at
+	// readerNice is the priority the harness's readers ran at.
+	readerNice string
 	// rounds are each round's longest stall and slowest SLOWLOG entry,
 	// once merge has pooled the rounds.
 	rounds []roundMax
@@ -140,7 +146,7 @@ func medianRound(rs []roundMax, by func(roundMax) time.Duration) roundMax {
 // merge pools the rounds of one tree: latencies, logins, errors and the
 // SLOWLOG, and keeps each round's worst.
 func merge(rounds []stallRun) stallRun {
-	out := stallRun{name: rounds[0].name, root: rounds[0].root, nice: rounds[0].nice}
+	out := stallRun{name: rounds[0].name, root: rounds[0].root, nice: rounds[0].nice, readerNice: rounds[0].readerNice}
 	for _, r := range rounds {
 		d, ev := r.roundLongest()
 		rm := roundMax{longest: d, event: ev, fast: r.roundFast()}
@@ -323,8 +329,12 @@ func measureStalls(ctx context.Context, cfg config, p *procs, name, bin string, 
 		return r, fmt.Errorf("alice's meta %s: exists %d, %v", aliceMeta, n, err)
 	}
 
-	r.nice = renice(rds.child, stallRedisNice)
-	defer renice(rds.child, 0)
+	r.nice = renice(rds.child.cmd.Process.Pid, stallRedisNice)
+	defer renice(rds.child.cmd.Process.Pid, 0)
+	// The readers too: starved of CPU by carol's login (bcrypt, 10,000
+	// orders), they would measure their own wait for a CPU.
+	r.readerNice = reniceSelf(stallReaderNice)
+	defer reniceSelf(0)
 	for _, args := range [][]any{
 		{"CONFIG", "SET", "latency-monitor-threshold", stallThresholdMS},
 		{"CONFIG", "SET", "slowlog-log-slower-than", slowlogMicros},
@@ -568,7 +578,7 @@ func printStalls(w io.Writer, cfg config, runs []stallRun) {
 	}
 	nice := ""
 	if len(runs) > 0 {
-		nice = "; redis-server at " + runs[0].nice
+		nice = fmt.Sprintf("; redis-server at %s, the readers at %s", runs[0].nice, runs[0].readerNice)
 	}
 	fmt.Fprintf(w, "\nStalls (issue 11), %d round(s): carol logs in %d times while %d HTTP clients read alice's and bob's pages (%s) and %d uncached "+
 		"HGETs read alice's meta (one each per %v); latency-monitor-threshold %d ms, slowlog-log-slower-than %d µs%s; %s; load average %s\n\n",
@@ -676,10 +686,29 @@ func fmtMS(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10)
 }
 
-// renice sets the child's scheduling priority, and says what it runs at.
-func renice(c *child, nice int) string {
-	if err := syscall.Setpriority(syscall.PRIO_PROCESS, c.cmd.Process.Pid, nice); err != nil {
+// renice sets the scheduling priority of the process pid's main thread,
+// which is where Redis runs commands, and says what it runs at.
+func renice(pid, nice int) string {
+	if err := syscall.Setpriority(syscall.PRIO_PROCESS, pid, nice); err != nil {
 		return fmt.Sprintf("nice 0 (setting %d: %v)", nice, err)
+	}
+	return fmt.Sprintf("nice %d", nice)
+}
+
+// reniceSelf sets the priority of every thread of the harness (Linux
+// priorities are per thread; threads started later inherit it), as far as
+// it may, and says what they run at.
+func reniceSelf(nice int) string {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Sprintf("nice 0 (setting %d: %v)", nice, err)
+	}
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil {
+				return fmt.Sprintf("nice 0 (setting %d: %v)", nice, err)
+			}
+		}
 	}
 	return fmt.Sprintf("nice %d", nice)
 }

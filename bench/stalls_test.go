@@ -83,7 +83,7 @@ func TestPrintStalls(t *testing.T) {
 	}
 	round := func(name string, longest, slowest time.Duration, during ...time.Duration) stallRun {
 		r := stallRun{name: name, root: "/tmp/" + name, logins: []time.Duration{300 * ms}, during: lat(during...),
-			outside: lat(ms), probes: lat(ms), nice: "nice -20"}
+			outside: lat(ms), probes: lat(ms), nice: "nice -20", readerNice: "nice -10"}
 		if longest > 0 {
 			r.events = []latencyEvent{{name: "command", latest: longest, max: longest}}
 			r.history = []latencySample{{latency: longest}}
@@ -114,7 +114,7 @@ func TestPrintStalls(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"Stalls (issue 11), 3 round(s): ",
-		"redis-server at nice -20",
+		"redis-server at nice -20, the readers at nice -10",
 		"| measure | before | after | before / after | target | result |",
 		"| 48.00 ms (command; rounds: 48, 40, 60) | none ≥ 1 ms; rounds: <1, <1, 3 |  | < 2 ms | PASS (none ≥ 1 ms; rounds: <1, <1, 3) |",
 		"17.93 ms `EVAL local function gen_keys(… 2 …` (3 in all; rounds: 17, 12, 20) | none (1 in all; rounds: <1, <1, 1) |",
