@@ -145,10 +145,10 @@ func roundsNote(n int) string {
 }
 
 // tripBound is the most commands, or keys, one round trip of a login may
-// carry (issue 11): redisrepo's batch of 256 keys, plus a write batch's
+// carry (issue 11): redisrepo's batch of 64 keys, plus a write batch's
 // fence key. Redis runs a transaction or script as one step, so a larger
 // one would stall every other user.
-const tripBound = 257
+const tripBound = 65
 
 // tripsVerdict checks that every round trip of the login is bounded,
 // however large carol's profile.
