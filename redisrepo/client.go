@@ -16,8 +16,10 @@ import (
 
 // NewClient connects to the Redis at url (REDIS_URL): redis://, rediss://,
 // extra seeds as ?addr=host:port. A Redis Cluster is detected, not
-// configured. timeout (if positive) bounds dialing and waiting for replies.
-// Client-side caching is on: real Redis supports it.
+// configured. With ?master_set=name the addresses are Redis Sentinels and
+// the client follows the master they name through failovers
+// (docs/scale.md#redis-sentinel). timeout (if positive) bounds dialing and
+// waiting for replies. Client-side caching is on: real Redis supports it.
 func NewClient(rawURL string, timeout time.Duration) (rueidis.Client, error) {
 	opt, err := rueidis.ParseURL(rawURL)
 	if err != nil {
@@ -27,12 +29,47 @@ func NewClient(rawURL string, timeout time.Duration) (rueidis.Client, error) {
 		opt.Dialer.Timeout = timeout
 		opt.ConnWriteTimeout = timeout
 	}
+	if opt.Sentinel.MasterSet != "" {
+		if opt.TLSConfig != nil {
+			// rueidis would speak TLS to the master, checked against the
+			// first sentinel's name, and plain text to the sentinels.
+			return nil, errors.New("redis: parse REDIS_URL: rediss:// with master_set (TLS through Sentinel) is not supported")
+		}
+		// The sentinels' connections have a dialer of their own: without
+		// this one, dialing a black-holed sentinel waits for the OS.
+		opt.Sentinel.Dialer = opt.Dialer
+		opt.Sentinel.TopologyRefreshInterval = sentinelRefreshInterval
+	}
 	c, err := rueidis.NewClient(opt)
 	if err != nil {
+		if opt.Sentinel.MasterSet != "" {
+			return nil, fmt.Errorf("redis: connect to master %q through sentinels %s: %w", opt.Sentinel.MasterSet, strings.Join(opt.InitAddress, ","), err)
+		}
 		return nil, fmt.Errorf("redis: connect to %s: %w", strings.Join(opt.InitAddress, ","), err)
+	}
+	if opt.Sentinel.MasterSet == "" && isSentinel(c, timeout) {
+		c.Close()
+		return nil, fmt.Errorf("redis: %s is a Redis Sentinel, not a Redis: name the master with ?master_set=<name> in REDIS_URL", strings.Join(opt.InitAddress, ","))
 	}
 	return c, nil
 }
+
+// isSentinel reports whether c talks to a Redis Sentinel. A sentinel
+// accepts the connection (HELLO, PING) and then refuses every data
+// command: without this check the program would start and fail every
+// request. A server that refuses INFO (an ACL) is taken to be a Redis.
+func isSentinel(c rueidis.Client, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, time.Second))
+	defer cancel()
+	info, err := c.Do(ctx, c.B().Info().Section("server").Build()).ToString()
+	return err == nil && strings.Contains(info, "redis_mode:sentinel")
+}
+
+// sentinelRefreshInterval is how often a Sentinel client asks the
+// sentinels which node is master, besides following their +switch-master
+// events: a missed event (a sentinel connection lost at the wrong moment)
+// would otherwise leave it on a demoted master until restarted.
+const sentinelRefreshInterval = 5 * time.Second
 
 // redactURL drops the URL from a url.Parse error: it may hold a password.
 func redactURL(err error) error {
