@@ -26,6 +26,13 @@ const (
 	sentinelQuorum = 2
 )
 
+// DownAfter is the sentinels' down-after-milliseconds: how long a node may
+// not answer before it is taken to be down. Short, for quick tests, and
+// not shorter: at 1 s, a loaded machine once starved the sentinels long
+// enough that they failed over again, away from the just-promoted master
+// to the restarted, empty, old one (docs/scale.md#redis-sentinel).
+const DownAfter = 3 * time.Second
+
 // failoverWait bounds the waits for what Sentinel does on its own time:
 // noticing a dead master, electing a leader, promoting the replica, and
 // turning a restarted old master into a replica (which it only does after
@@ -36,8 +43,8 @@ const failoverWait = 90 * time.Second
 // Sentinel is a Redis Sentinel setup on loopback: a master, one replica
 // and three sentinels (redis-server --sentinel, the binary Debian's
 // redis-sentinel package links to) monitoring them as MasterSet, with
-// down-after-milliseconds 1000, so that a killed master fails over within
-// seconds.
+// down-after-milliseconds DownAfter, so that a killed master fails over
+// within seconds.
 type Sentinel struct {
 	// Nodes are the data servers: Nodes[0] started as the master, Nodes[1]
 	// as its replica. Which is master now: Master.
@@ -96,7 +103,7 @@ func (s *Sentinel) start(tb testing.TB, dir string) error {
 	// current master), so each gets a writable one of its own.
 	conf := strings.Join([]string{
 		fmt.Sprintf("sentinel monitor %s %s %s %d", MasterSet, host, port, sentinelQuorum),
-		fmt.Sprintf("sentinel down-after-milliseconds %s 1000", MasterSet),
+		fmt.Sprintf("sentinel down-after-milliseconds %s %d", MasterSet, DownAfter.Milliseconds()),
 		// Also how long before a failed failover is tried again (twice
 		// this): short, so that a split vote on a loaded machine costs
 		// seconds, not minutes.
