@@ -20,7 +20,11 @@ import (
 // the client follows the master they name through failovers
 // (docs/scale.md#redis-sentinel). timeout (if positive) bounds dialing and
 // waiting for replies. Client-side caching is on: real Redis supports it.
-func NewClient(rawURL string, timeout time.Duration) (rueidis.Client, error) {
+func NewClient(rawURL string, timeout time.Duration, opts ...Option) (rueidis.Client, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	opt, err := rueidis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis: parse REDIS_URL: %w", redactURL(err))
@@ -39,6 +43,7 @@ func NewClient(rawURL string, timeout time.Duration) (rueidis.Client, error) {
 		// this one, dialing a black-holed sentinel waits for the OS.
 		opt.Sentinel.Dialer = opt.Dialer
 		opt.Sentinel.TopologyRefreshInterval = sentinelRefreshInterval
+		opt.Sentinel.Password = o.sentinelPassword
 	}
 	c, err := rueidis.NewClient(opt)
 	if err != nil {
@@ -63,6 +68,21 @@ func isSentinel(c rueidis.Client, timeout time.Duration) bool {
 	defer cancel()
 	info, err := c.Do(ctx, c.B().Info().Section("server").Build()).ToString()
 	return err == nil && strings.Contains(info, "redis_mode:sentinel")
+}
+
+// Option adjusts NewClient beyond what the URL says.
+type Option func(*options)
+
+type options struct {
+	sentinelPassword string
+}
+
+// WithSentinelPassword authenticates to the sentinels of a URL with
+// master_set (requirepass on the sentinels). The URL's own user and
+// password are the master's: rueidis.ParseURL has no place for the
+// sentinels' own.
+func WithSentinelPassword(password string) Option {
+	return func(o *options) { o.sentinelPassword = password }
 }
 
 // sentinelRefreshInterval is how often a Sentinel client asks the

@@ -116,3 +116,41 @@ func TestNewClientSentinelErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestNewClientSentinelPassword: sentinels that require a password are
+// reached with WithSentinelPassword (REDIS_SENTINEL_PASSWORD); without it,
+// or with a wrong one, NewClient fails, and never shows the password.
+func TestNewClientSentinelPassword(t *testing.T) {
+	const password = "s3ntinel-secret"
+	st := redistest.StartSentinelWith(t, redistest.SentinelOptions{Password: password})
+	for _, tt := range []struct {
+		name     string
+		password string
+		wantErr  string
+	}{
+		{"right", password, ""},
+		{"missing", "", "NOAUTH"},
+		{"wrong", "wrong-secret", "WRONGPASS"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := redisrepo.NewClient(st.URL(), time.Second, redisrepo.WithSentinelPassword(tt.password))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("NewClient: %v", err)
+				}
+				defer c.Close()
+				if err := redisrepo.Ping(context.Background(), c); err != nil {
+					t.Errorf("Ping through authenticated sentinels: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				c.Close()
+				t.Fatal("NewClient = nil error, want one")
+			}
+			if msg := err.Error(); !strings.Contains(msg, tt.wantErr) || strings.Contains(msg, "secret") {
+				t.Errorf("error %q: want %q in it and no password", msg, tt.wantErr)
+			}
+		})
+	}
+}

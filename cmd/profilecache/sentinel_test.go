@@ -207,14 +207,18 @@ func TestE2ESentinelFailover(t *testing.T) {
 // then kills the master. A login made then is lost (its token answers
 // 401, and signing in again works), a logout made then is undone (the
 // session works again), session data written then reverts to the value
-// before; nothing answers 500.
+// before; nothing answers 500. The sentinels require a password
+// (REDIS_SENTINEL_PASSWORD).
 func TestE2ESentinelUnreplicatedWrites(t *testing.T) {
-	st := redistest.StartSentinel(t)
+	// Sentinels with a password, this time.
+	const password = "sentinel-secret"
+	st := redistest.StartSentinelWith(t, redistest.SentinelOptions{Password: password})
 	master, replica := st.Nodes[0], st.Nodes[1]
-	e := startE2EOn(t, st, map[string]string{"REDIS_TIMEOUT": outageTimeout.String()})
+	env := map[string]string{"REDIS_TIMEOUT": outageTimeout.String(), "REDIS_SENTINEL_PASSWORD": password}
+	e := startE2EOn(t, st, env)
 	// A second instance: the first one refuses a session it revoked
 	// itself for a few seconds, whatever Redis says (redisrepo/revoked.go).
-	other := startE2EOn(t, st, map[string]string{"REDIS_TIMEOUT": outageTimeout.String()})
+	other := startE2EOn(t, st, env)
 	c := apiClient(t)
 
 	kept := apiLoginToken(t, c, e.url, "alice@example.com", "alice-secret")

@@ -184,7 +184,8 @@ func waitReady(addr string, exited <-chan struct{}) error {
 			return errors.New("redis-server exited during start (see its log)")
 		default:
 		}
-		if last = Ping(addr); last == nil {
+		// NOAUTH: up, and wants a password (a sentinel with requirepass).
+		if last = Ping(addr); last == nil || strings.HasPrefix(last.Error(), "NOAUTH") {
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -40,6 +41,14 @@ const DownAfter = 3 * time.Second
 // bound for a loaded machine, not a latency target.
 const failoverWait = 90 * time.Second
 
+// SentinelOptions adjust StartSentinelWith.
+type SentinelOptions struct {
+	// Password, if set, is what the sentinels require of clients (and of
+	// each other): requirepass, as REDIS_SENTINEL_PASSWORD supplies it.
+	// The data nodes stay without one.
+	Password string
+}
+
 // Sentinel is a Redis Sentinel setup on loopback: a master, one replica
 // and three sentinels (redis-server --sentinel, the binary Debian's
 // redis-sentinel package links to) monitoring them as MasterSet, with
@@ -51,6 +60,8 @@ type Sentinel struct {
 	Nodes []*Server
 	// Sentinels are the sentinel processes.
 	Sentinels []*Server
+
+	password string
 }
 
 var _ Target = (*Sentinel)(nil)
@@ -61,7 +72,13 @@ var _ Target = (*Sentinel)(nil)
 // other through hello messages sent every 2 s.
 func StartSentinel(tb testing.TB) *Sentinel {
 	tb.Helper()
-	s := &Sentinel{}
+	return StartSentinelWith(tb, SentinelOptions{})
+}
+
+// StartSentinelWith is StartSentinel with options.
+func StartSentinelWith(tb testing.TB, opts SentinelOptions) *Sentinel {
+	tb.Helper()
+	s := &Sentinel{password: opts.Password}
 	dir := tb.TempDir() // first: removed after the logs are dumped
 	tb.Cleanup(func() {
 		if tb.Failed() {
@@ -108,8 +125,11 @@ func (s *Sentinel) start(tb testing.TB, dir string) error {
 		// this): short, so that a split vote on a loaded machine costs
 		// seconds, not minutes.
 		fmt.Sprintf("sentinel failover-timeout %s 5000", MasterSet),
-		"",
-	}, "\n")
+	}, "\n") + "\n"
+	if s.password != "" {
+		// Sentinels authenticate to each other with sentinel-pass.
+		conf += fmt.Sprintf("requirepass %q\nsentinel sentinel-pass %q\n", s.password, s.password)
+	}
 	for i := range sentinelCount {
 		d := filepath.Join(dir, "sentinel"+strconv.Itoa(i))
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -133,7 +153,7 @@ func (s *Sentinel) start(tb testing.TB, dir string) error {
 	for {
 		ready, last := true, ""
 		for _, sn := range s.Sentinels {
-			info, err := command(sn.Addr, "INFO", "sentinel")
+			info, err := s.sentinelInfo(sn)
 			if err != nil || !strings.Contains(info, want) {
 				ready, last = false, fmt.Sprintf("%s: %v %s", sn.Addr, err, strings.ReplaceAll(info, "\r\n", " "))
 				break
@@ -161,6 +181,22 @@ func (s *Sentinel) dumpLogs(tb testing.TB, max int) {
 	}
 }
 
+// sentinelInfo returns INFO sentinel of sn, authenticating if need be.
+func (s *Sentinel) sentinelInfo(sn *Server) (string, error) {
+	if s.password == "" {
+		return command(sn.Addr, "INFO", "sentinel")
+	}
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{sn.Addr}, Password: s.password,
+		ForceSingleClient: true, DisableCache: true, DisableRetry: true})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.Do(ctx, c.B().Info().Section("sentinel").Build()).ToString()
+}
+
 // Name implements Target.
 func (s *Sentinel) Name() string { return "sentinel" }
 
@@ -186,6 +222,7 @@ func (s *Sentinel) Client(tb testing.TB, opts ...func(*rueidis.ClientOption)) ru
 	if err != nil {
 		tb.Fatalf("redistest: parse %s: %v", s.URL(), err)
 	}
+	opt.Sentinel.Password = s.password
 	for _, f := range opts {
 		f(&opt)
 	}
@@ -206,7 +243,7 @@ func (s *Sentinel) Master(tb testing.TB) *Server {
 	tb.Helper()
 	votes := map[string]int{}
 	for _, sn := range s.Sentinels {
-		info, err := command(sn.Addr, "INFO", "sentinel")
+		info, err := s.sentinelInfo(sn)
 		if err != nil {
 			continue
 		}
