@@ -35,6 +35,10 @@ func TestNewClientSentinel(t *testing.T) {
 	ctx := context.Background()
 	const key = "sentinel-test:{t}:k"
 	read := func() (string, bool, error) {
+		// Bounded: rueidis retries a read on a dead master until the
+		// context ends.
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		r := c.DoCache(ctx, c.B().Get().Key(key).Cache(), time.Minute)
 		v, err := r.ToString()
 		return v, r.IsCacheHit(), err
