@@ -20,6 +20,13 @@ import (
 // the client follows the master they name through failovers
 // (docs/scale.md#redis-sentinel). timeout (if positive) bounds dialing and
 // waiting for replies. Client-side caching is on: real Redis supports it.
+//
+// A Redis Cluster failover needs no option of its own (docs/scale.md):
+// rueidis refreshes its slot map after the first MOVED, CLUSTERDOWN or
+// connection error and then sends to the promoted replica, and a
+// connection's cache goes with it. ConnWriteTimeout = timeout also bounds
+// rueidis's background PING, so that a connection to a master that hangs
+// rather than dies is closed, and the refresh happens, within timeout.
 func NewClient(rawURL string, timeout time.Duration, opts ...Option) (rueidis.Client, error) {
 	var o options
 	for _, f := range opts {

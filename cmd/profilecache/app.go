@@ -106,12 +106,22 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		csrfPrevious = append(csrfPrevious, k)
 	}
 
+	// The embedded Redis has no replicas to wait for.
+	waitReplicas := cfg.RedisWaitReplicas
+	if cfg.RedisURL == "" {
+		waitReplicas = 0
+	} else if waitReplicas > 0 {
+		logger.Info("logins wait for replicas to confirm their session", "replicas", waitReplicas, "at_most", cfg.RedisTimeout)
+	}
 	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger})
 	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{
 		IndexTTL:     cfg.SessionMaxAge,
 		FenceTTL:     cfg.fenceTTL(),
 		MaxSessions:  cfg.MaxSessions,
 		MaxDataBytes: cfg.SessionDataMaxBytes,
+		WaitReplicas: waitReplicas,
+		WaitTimeout:  cfg.RedisTimeout,
+		Logger:       logger,
 	})
 	svc := profile.NewService(backend, store, store, profile.Options{
 		BackendTimeout:  cfg.BackendTimeout,

@@ -54,6 +54,11 @@ type Config struct {
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto
 	// (TRUSTED_PROXIES); empty: those headers are ignored.
 	TrustedProxies []*net.IPNet
+
+	// RedisWaitReplicas: a login returns once this many replicas confirm
+	// its session, or as many as its master has online (REDIS_WAIT_REPLICAS;
+	// 0, the default, does not wait; redisrepo/replicas.go).
+	RedisWaitReplicas int
 	// RedisSentinelPassword authenticates to the sentinels of a REDIS_URL
 	// with master_set (REDIS_SENTINEL_PASSWORD); the URL's password is the
 	// master's.
@@ -126,6 +131,13 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	env("REDIS_URL", str(&cfg.RedisURL))
 	env("REDIS_TIMEOUT", dur(&cfg.RedisTimeout))
 	env("REDIS_SENTINEL_PASSWORD", str(&cfg.RedisSentinelPassword))
+	env("REDIS_WAIT_REPLICAS", func(v string) (err error) {
+		cfg.RedisWaitReplicas, err = strconv.Atoi(v)
+		if err != nil || cfg.RedisWaitReplicas < 0 {
+			return fmt.Errorf("invalid replica count %q (a whole number >= 0; 0 does not wait)", v)
+		}
+		return nil
+	})
 	env("SESSION_SECRET", str(&secret))
 	env("SESSION_SECRET_PREVIOUS", str(&previous))
 	env("COOKIE_SECURE", boolean(&cfg.CookieSecure))

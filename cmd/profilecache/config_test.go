@@ -76,6 +76,18 @@ func TestLoadConfig(t *testing.T) {
 		{name: "FractionalSessions", env: map[string]string{"MAX_SESSIONS_PER_USER": "2.5"}, wantErr: "MAX_SESSIONS_PER_USER"},
 		{name: "NegativeDataBytes", env: map[string]string{"SESSION_DATA_MAX_BYTES": "-1"}, wantErr: `SESSION_DATA_MAX_BYTES: invalid byte count "-1"`},
 		{name: "UnitDataBytes", env: map[string]string{"SESSION_DATA_MAX_BYTES": "256KiB"}, wantErr: "SESSION_DATA_MAX_BYTES"},
+		{name: "WaitReplicasDefault", check: func(t *testing.T, c Config) {
+			if c.RedisWaitReplicas != 0 {
+				t.Fatalf("RedisWaitReplicas=%d, want 0 (no wait)", c.RedisWaitReplicas)
+			}
+		}},
+		{name: "WaitReplicasSet", env: map[string]string{"REDIS_WAIT_REPLICAS": "1"}, check: func(t *testing.T, c Config) {
+			if c.RedisWaitReplicas != 1 {
+				t.Fatalf("RedisWaitReplicas=%d, want 1", c.RedisWaitReplicas)
+			}
+		}},
+		{name: "NegativeWaitReplicas", env: map[string]string{"REDIS_WAIT_REPLICAS": "-1"}, wantErr: `REDIS_WAIT_REPLICAS: invalid replica count "-1"`},
+		{name: "BadWaitReplicas", env: map[string]string{"REDIS_WAIT_REPLICAS": "all"}, wantErr: "REDIS_WAIT_REPLICAS"},
 		{name: "HugeDataBytes", env: map[string]string{"SESSION_DATA_MAX_BYTES": "99999999999999999999"}, wantErr: "SESSION_DATA_MAX_BYTES"},
 		{name: "UnknownFlag", args: []string{"-nope"}, wantErr: "flags"},
 		{name: "StrayArgument", args: []string{"serve"}, wantErr: "unexpected arguments"},

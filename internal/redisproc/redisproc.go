@@ -150,6 +150,14 @@ func (p *Proc) Restart() error {
 	return nil
 }
 
+// Running reports whether the server was started and not stopped since
+// (it may still have crashed on its own).
+func (p *Proc) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd != nil
+}
+
 // Signal sends sig to the running server; a stopped one is left alone.
 func (p *Proc) Signal(sig os.Signal) error {
 	p.mu.Lock()
@@ -218,23 +226,46 @@ func FreePort() (int, error) {
 // Command sends one command in RESP to addr on a fresh connection and
 // returns a simple, bulk or integer reply as a string.
 func Command(addr string, args ...string) (string, error) {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	out, err := Pipeline(addr, args)
 	if err != nil {
 		return "", err
 	}
+	return out[0], nil
+}
+
+// Pipeline sends commands in RESP to addr on one fresh connection (e.g.
+// READONLY, then a read from a cluster replica) and returns their simple,
+// bulk or integer replies as strings; the first error reply fails it.
+func Pipeline(addr string, cmds ...[]string) ([]string, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
 	defer conn.Close()
 	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		return "", err
+		return nil, err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	for _, args := range cmds {
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
 	}
 	if _, err := io.WriteString(conn, b.String()); err != nil {
-		return "", err
+		return nil, err
 	}
 	r := bufio.NewReader(conn)
+	out := make([]string, len(cmds))
+	for i := range cmds {
+		if out[i], err = readReply(r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func readReply(r *bufio.Reader) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err

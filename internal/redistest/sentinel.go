@@ -1,7 +1,6 @@
 package redistest
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -34,12 +33,12 @@ const (
 // to the restarted, empty, old one (docs/scale.md#redis-sentinel).
 const DownAfter = 3 * time.Second
 
-// failoverWait bounds the waits for what Sentinel does on its own time:
+// sentinelWait bounds the waits for what Sentinel does on its own time:
 // noticing a dead master, electing a leader, promoting the replica, and
 // turning a restarted old master into a replica (which it only does after
 // about 8 s of seeing it, plus up to 10 s between INFO polls). A liveness
 // bound for a loaded machine, not a latency target.
-const failoverWait = 90 * time.Second
+const sentinelWait = 90 * time.Second
 
 // SentinelOptions adjust StartSentinelWith.
 type SentinelOptions struct {
@@ -149,7 +148,7 @@ func (s *Sentinel) start(tb testing.TB, dir string) error {
 		}
 	}
 	want := fmt.Sprintf("status=ok,address=%s,slaves=1,sentinels=%d", master.Addr, sentinelCount)
-	deadline := time.Now().Add(failoverWait)
+	deadline := time.Now().Add(sentinelWait)
 	for {
 		ready, last := true, ""
 		for _, sn := range s.Sentinels {
@@ -163,7 +162,7 @@ func (s *Sentinel) start(tb testing.TB, dir string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("sentinels not ready within %v (want %q); last: %s", failoverWait, want, last)
+			return fmt.Errorf("sentinels not ready within %v (want %q); last: %s", sentinelWait, want, last)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -186,15 +185,11 @@ func (s *Sentinel) sentinelInfo(sn *Server) (string, error) {
 	if s.password == "" {
 		return command(sn.Addr, "INFO", "sentinel")
 	}
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{sn.Addr}, Password: s.password,
-		ForceSingleClient: true, DisableCache: true, DisableRetry: true})
+	out, err := redisproc.Pipeline(sn.Addr, []string{"AUTH", s.password}, []string{"INFO", "sentinel"})
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return c.Do(ctx, c.B().Info().Section("sentinel").Build()).ToString()
+	return out[1], nil
 }
 
 // Name implements Target.
@@ -274,7 +269,7 @@ func (s *Sentinel) node(tb testing.TB, addr string) *Server {
 // than old and that node says it is one, and returns it.
 func (s *Sentinel) WaitFailover(tb testing.TB, old *Server) *Server {
 	tb.Helper()
-	deadline := time.Now().Add(failoverWait)
+	deadline := time.Now().Add(sentinelWait)
 	for {
 		if m := s.Master(tb); m != nil && m != old {
 			if info, err := command(m.Addr, "INFO", "replication"); err == nil && hasLine(info, "role:master") {
@@ -282,7 +277,7 @@ func (s *Sentinel) WaitFailover(tb testing.TB, old *Server) *Server {
 			}
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("redistest: no failover away from %s within %v", old.Addr, failoverWait)
+			tb.Fatalf("redistest: no failover away from %s within %v", old.Addr, sentinelWait)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -296,7 +291,7 @@ func (s *Sentinel) WaitReplicaOf(tb testing.TB, n, master *Server) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	deadline := time.Now().Add(failoverWait)
+	deadline := time.Now().Add(sentinelWait)
 	for {
 		info, err := command(n.Addr, "INFO", "replication")
 		if err == nil && hasLine(info, "role:slave") && hasLine(info, "master_port:"+port) &&
@@ -304,7 +299,7 @@ func (s *Sentinel) WaitReplicaOf(tb testing.TB, n, master *Server) {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("redistest: %s not a synced replica of %s within %v: %v %s", n.Addr, master.Addr, failoverWait, err, info)
+			tb.Fatalf("redistest: %s not a synced replica of %s within %v: %v %s", n.Addr, master.Addr, sentinelWait, err, info)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
