@@ -31,7 +31,12 @@ func TestE2ESentinelFailover(t *testing.T) {
 	if oldMaster != st.Nodes[0] {
 		t.Fatalf("the sentinels name %v as master, want %s", oldMaster, st.Nodes[0].Addr)
 	}
-	e := startE2EOn(t, st, map[string]string{"REDIS_TIMEOUT": outageTimeout.String()})
+	// Logins wait for the replica (REDIS_WAIT_REPLICAS), through the
+	// sentinel client's connection to whichever node is master.
+	e := startE2EOn(t, st, map[string]string{"REDIS_TIMEOUT": outageTimeout.String(), "REDIS_WAIT_REPLICAS": "1"})
+	if !strings.Contains(e.log.String(), `"master":"`+oldMaster.Addr+`"`) {
+		t.Errorf("the startup log does not name the master %s:\n%s", oldMaster.Addr, e.log)
+	}
 	c := apiClient(t)
 	ctx := context.Background()
 
@@ -119,6 +124,8 @@ func TestE2ESentinelFailover(t *testing.T) {
 	promotedAt := time.Now()
 	waitWrites("after the failover", promotedAt)
 	recoveredAt := time.Now()
+	// The promoted master has no replica yet: a login does not wait for one.
+	afterFailover := apiLoginToken(t, c, e.url, "bob@example.com", "bob-secret")
 
 	// The old master comes back empty (no persistence) as a master, until
 	// the sentinels turn it into a replica of the new one; the service
@@ -127,18 +134,24 @@ func TestE2ESentinelFailover(t *testing.T) {
 	st.WaitReplicaOf(t, oldMaster, promoted)
 	rejoinedAt := time.Now()
 	waitWrites("after the rejoin", rejoinedAt)
+	afterRejoin := apiLoginToken(t, c, e.url, "bob@example.com", "bob-secret")
 	stopLoad()
 
 	// What was made before the kill is on the promoted replica.
 	if got := meta(); got["gen"] != metaBefore["gen"] || got["loaded"] != metaBefore["loaded"] {
 		t.Errorf("alice's profile meta after the failover = %v, want %v: the profile was lost and reloaded", got, metaBefore)
 	}
-	for _, tok := range []string{alice, bob} {
+	for _, tok := range []string{alice, bob, afterFailover, afterRejoin} {
 		for _, path := range []string{"/api/me", "/api/me/orders?offset=20&limit=10", "/api/sessions"} {
 			if h := call(c, e.url, http.MethodGet, path, tok, ""); h.status != http.StatusOK {
-				t.Errorf("a session made before the kill: %v, want 200", h)
+				t.Errorf("a session made before the kill or after the failover: %v, want 200", h)
 			}
 		}
+	}
+	// Every login was confirmed by the replica there was: none before the
+	// kill was left to chance, none after it waited for a missing one.
+	if strings.Contains(e.log.String(), "login not confirmed by the replicas") {
+		t.Errorf("a login was not confirmed by the replica:\n%s", grepLines(e.log.String(), "not confirmed"))
 	}
 	if h := call(c, e.url, http.MethodGet, "/api/session/data/cart", alice, ""); h.status != http.StatusOK || h.body != "before the kill" {
 		t.Errorf("session data written before the kill: %v, want 200 %q", h, "before the kill")
@@ -207,7 +220,8 @@ func TestE2ESentinelFailover(t *testing.T) {
 // then kills the master. A login made then is lost (its token answers
 // 401, and signing in again works), a logout made then is undone (the
 // session works again), session data written then reverts to the value
-// before; nothing answers 500. The sentinels require a password
+// before; nothing answers 500. REDIS_WAIT_REPLICAS cannot save a login
+// the replica cannot confirm: it logs it. The sentinels require a password
 // (REDIS_SENTINEL_PASSWORD).
 func TestE2ESentinelUnreplicatedWrites(t *testing.T) {
 	// Sentinels with a password, this time.
@@ -215,7 +229,9 @@ func TestE2ESentinelUnreplicatedWrites(t *testing.T) {
 	st := redistest.StartSentinelWith(t, redistest.SentinelOptions{Password: password})
 	master, replica := st.Nodes[0], st.Nodes[1]
 	env := map[string]string{"REDIS_TIMEOUT": outageTimeout.String(), "REDIS_SENTINEL_PASSWORD": password}
-	e := startE2EOn(t, st, env)
+	// The instance that logs in waits for the replica, to no avail here:
+	// the replica is frozen, so the login succeeds unconfirmed (and warns).
+	e := startE2EOn(t, st, map[string]string{"REDIS_TIMEOUT": outageTimeout.String(), "REDIS_SENTINEL_PASSWORD": password, "REDIS_WAIT_REPLICAS": "1"})
 	// A second instance: the first one refuses a session it revoked
 	// itself for a few seconds, whatever Redis says (redisrepo/revoked.go).
 	other := startE2EOn(t, st, env)
@@ -243,6 +259,9 @@ func TestE2ESentinelUnreplicatedWrites(t *testing.T) {
 		}
 	}
 	lost := apiLoginToken(t, c, e.url, "bob@example.com", "bob-secret")
+	if !strings.Contains(e.log.String(), "login not confirmed by the replicas") {
+		t.Error("a login the frozen replica could not confirm was not logged as such")
+	}
 	if h := call(c, e.url, http.MethodPost, "/api/logout", revoked, ""); h.status != http.StatusNoContent {
 		t.Fatalf("logout: %v", h)
 	}
