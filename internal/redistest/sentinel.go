@@ -28,9 +28,9 @@ const (
 
 // DownAfter is the sentinels' down-after-milliseconds: how long a node may
 // not answer before it is taken to be down. Short, for quick tests, and
-// not shorter: at 1 s, a loaded machine once starved the sentinels long
-// enough that they failed over again, away from the just-promoted master
-// to the restarted, empty, old one (docs/scale.md#redis-sentinel).
+// not shorter: at 1 s, on a loaded machine, the sentinels once took the
+// just-promoted master for dead and failed over again, to the restarted
+// and still empty old one (docs/scale.md#redis-sentinel).
 const DownAfter = 3 * time.Second
 
 // sentinelWait bounds the waits for what Sentinel does on its own time:
