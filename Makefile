@@ -12,7 +12,7 @@ test: deps fmt-check
 	$(GO) test -race -count=1 -bench=. -benchtime=1x ./...
 	$(MAKE) bench-test
 
-## deps: redis-server always; chromium and nginx-light for the browser and reverse-proxy tests
+## deps: redis-server always (it runs the sentinels too); chromium and nginx-light for the browser and reverse-proxy tests
 deps:
 	./scripts/ensure-deps.sh chromium nginx
 

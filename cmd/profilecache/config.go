@@ -59,6 +59,10 @@ type Config struct {
 	// its session, or as many as its master has online (REDIS_WAIT_REPLICAS;
 	// 0, the default, does not wait; redisrepo/replicas.go).
 	RedisWaitReplicas int
+	// RedisSentinelPassword authenticates to the sentinels of a REDIS_URL
+	// with master_set (REDIS_SENTINEL_PASSWORD); the URL's password is the
+	// master's.
+	RedisSentinelPassword string
 	// The real backend, its webhook, pprof and the log level: config_ext.go.
 	extConfig
 }
@@ -126,6 +130,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	env("ADDR", str(&cfg.Addr))
 	env("REDIS_URL", str(&cfg.RedisURL))
 	env("REDIS_TIMEOUT", dur(&cfg.RedisTimeout))
+	env("REDIS_SENTINEL_PASSWORD", str(&cfg.RedisSentinelPassword))
 	env("REDIS_WAIT_REPLICAS", func(v string) (err error) {
 		cfg.RedisWaitReplicas, err = strconv.Atoi(v)
 		if err != nil || cfg.RedisWaitReplicas < 0 {
@@ -229,6 +234,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", p.name, p.d))
 		}
 	}
+	if cfg.RedisSentinelPassword != "" && !hasMasterSet(cfg.RedisURL) {
+		errs = append(errs, errors.New("REDIS_SENTINEL_PASSWORD is set, but REDIS_URL names no sentinels (?master_set=<name>)"))
+	}
 	if cfg.BackendLatency < 0 {
 		errs = append(errs, fmt.Errorf("BACKEND_LATENCY: must not be negative, got %s", cfg.BackendLatency))
 	}
@@ -273,6 +281,12 @@ func longestRequest(backendTimeout time.Duration) time.Duration {
 // writing the answer. 30s with the default BACKEND_TIMEOUT.
 func writeTimeoutFor(backendTimeout time.Duration) time.Duration {
 	return 2*backendTimeout + 10*time.Second
+}
+
+// hasMasterSet reports whether a Redis URL names sentinels (master_set).
+func hasMasterSet(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Query().Get("master_set") != ""
 }
 
 // redactURL hides a password in a Redis URL, so the config can be logged.

@@ -27,6 +27,14 @@ func TestLoadConfig(t *testing.T) {
 					t.Fatalf("got %+v", c)
 				}
 			}},
+		{name: "SentinelPasswordWithoutSentinels", env: map[string]string{"REDIS_URL": "redis://h:6379", "REDIS_SENTINEL_PASSWORD": "pw"},
+			wantErr: "REDIS_SENTINEL_PASSWORD is set, but REDIS_URL names no sentinels"},
+		{name: "SentinelPassword", env: map[string]string{"REDIS_URL": "redis://s1:26379?addr=s2:26379&master_set=mymaster", "REDIS_SENTINEL_PASSWORD": "pw"},
+			check: func(t *testing.T, c Config) {
+				if c.RedisSentinelPassword != "pw" {
+					t.Fatalf("RedisSentinelPassword = %q", c.RedisSentinelPassword)
+				}
+			}},
 		{name: "BadDuration", env: map[string]string{"TOKEN_TTL": "20 minutes"}, wantErr: `TOKEN_TTL: invalid duration "20 minutes"`},
 		{name: "ShortSecret", env: map[string]string{"SESSION_SECRET": "too-short"}, wantErr: "SESSION_SECRET: must be at least 32 bytes"},
 		{name: "ShortPreviousSecret", env: map[string]string{"SESSION_SECRET": secret, "SESSION_SECRET_PREVIOUS": "x"}, wantErr: "SESSION_SECRET_PREVIOUS"},

@@ -31,6 +31,9 @@ type Options struct {
 	// Extra, if set, returns more redis-server arguments once the port is
 	// known (e.g. cluster mode).
 	Extra func(port int) ([]string, error)
+	// Conf, if set, is a config file named first on the command line, as
+	// redis-server wants it; Sentinel needs one it can rewrite.
+	Conf string
 }
 
 // Proc is one redis-server process with persistence off: a restart brings
@@ -42,6 +45,7 @@ type Proc struct {
 	bin     string
 	port    int
 	dir     string
+	conf    string
 	logPath string
 	extra   []string
 
@@ -60,7 +64,7 @@ func Start(opts Options) (*Proc, error) {
 			return nil, err
 		}
 	}
-	p := &Proc{bin: bin, dir: opts.Dir, logPath: filepath.Join(opts.Dir, "redis.log")}
+	p := &Proc{bin: bin, dir: opts.Dir, conf: opts.Conf, logPath: filepath.Join(opts.Dir, "redis.log")}
 	// Another process can take the free port before redis binds it: retry.
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
@@ -85,14 +89,19 @@ func (p *Proc) start() error {
 	if err != nil {
 		return err
 	}
-	args := append([]string{
+	var args []string
+	if p.conf != "" {
+		args = append(args, p.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(p.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--daemonize", "no",
 		"--dir", p.dir,
-	}, p.extra...)
+	)
+	args = append(args, p.extra...)
 	cmd := exec.Command(p.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	dieWithParent(cmd)
@@ -183,7 +192,8 @@ func waitReady(addr string, exited <-chan struct{}) error {
 			return errors.New("redis-server exited during start (see its log)")
 		default:
 		}
-		if last = Ping(addr); last == nil {
+		// NOAUTH: up, and wants a password (a sentinel with requirepass).
+		if last = Ping(addr); last == nil || strings.HasPrefix(last.Error(), "NOAUTH") {
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
