@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -146,6 +147,29 @@ services:
 		cookies: &cookieLog{},
 	}
 
+	// docker-compose.yml fixes its network's subnet (the services trust
+	// nginx's fixed address), so a running deployment of the same file
+	// (a user's own, or another test's) is in the way.
+	var model struct {
+		Networks map[string]struct {
+			IPAM struct{ Config []struct{ Subnet string } }
+		}
+	}
+	if err := json.Unmarshal([]byte(p.MustCompose(t, "config", "--format", "json")), &model); err != nil {
+		t.Fatal(err)
+	}
+	ids := strings.Fields(e.Must(t, "network", "ls", "--quiet"))
+	taken := e.Must(t, append([]string{"network", "inspect", "--format", "{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}"}, ids...)...)
+	for _, n := range model.Networks {
+		for _, c := range n.IPAM.Config {
+			for line := range strings.SplitSeq(taken, "\n") {
+				if f := strings.Fields(line); len(f) > 1 && slices.Contains(f[1:], c.Subnet) {
+					t.Fatalf("docker network %s already uses %s, the subnet of docker-compose.yml: take that deployment down first", f[0], c.Subnet)
+				}
+			}
+		}
+	}
+
 	old := e.ImageID(imageRef)
 	begin := time.Now()
 	p.MustCompose(t, "build")
@@ -237,6 +261,9 @@ func (d *deployment) testImage(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := path.Clean("/" + h.Name)
+		if dockerAdds[name] || strings.HasPrefix(name, "/dev/") {
+			continue // the container's, not the image's
+		}
 		switch base := path.Base(name); {
 		case slices.Contains([]string{"sh", "bash", "ash", "dash", "zsh", "busybox"}, base):
 			t.Errorf("the image holds %s", name)
@@ -248,6 +275,9 @@ func (d *deployment) testImage(t *testing.T) {
 		t.Errorf("executables in the image: %v, want only /profilecache", executables)
 	}
 }
+
+// dockerAdds are files Docker puts into every container it runs.
+var dockerAdds = map[string]bool{"/.dockerenv": true, "/etc/hostname": true, "/etc/hosts": true, "/etc/resolv.conf": true}
 
 // testEdge: what the world sees of nginx. HTTPS with the shipped TLS
 // configuration, HSTS, plain HTTP only redirecting, the two kinds of login,
@@ -454,10 +484,82 @@ func (d *deployment) userKeys(t *testing.T) []string {
 	return keys
 }
 
-// testRedisRestart: `docker compose restart redis` while clients keep
-// asking through both services. Every answer is a 200 or a 503 (never a
-// 500 or a proxy error), and afterwards every session, its data and the
-// profiles are still there: the append-only file in the volume.
+// outageAround polls /api/me (served by customers) and /api/sessions
+// (served by sessions) with token through nginx while action runs, and on
+// until both answer 200 again.
+func (d *deployment) outageAround(t *testing.T, token string, action func()) map[string][]probe {
+	t.Helper()
+	paths := []string{"/api/me", "/api/sessions"}
+	stop := make(chan struct{})
+	results := map[string][]probe{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range paths {
+		wg.Go(func() {
+			got := d.poll(p, token, stop)
+			mu.Lock()
+			results[p] = got
+			mu.Unlock()
+		})
+	}
+	var once sync.Once
+	halt := func() { once.Do(func() { close(stop) }); wg.Wait() }
+	defer halt() // also when action fails the test
+	action()
+	b := d.browser()
+	for _, p := range paths {
+		deadline := time.Now().Add(healthyTimeout)
+		for {
+			a, err := b.try("GET", d.https+p, "", "Authorization", "Bearer "+token)
+			if err == nil && a.StatusCode == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not answer 200 again: %v %v", p, a.Response, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	halt()
+	return results
+}
+
+// checkOutage: every request got an answer, and every answer was a 200 or
+// a 503 (never a 500, never a proxy error). It reports what clients saw.
+func (d *deployment) checkOutage(t *testing.T, what string, results map[string][]probe, want503 bool) {
+	t.Helper()
+	for _, p := range slices.Sorted(maps.Keys(results)) {
+		probes := results[p]
+		counts, first, last, errs := outage(probes)
+		if len(errs) > 0 {
+			t.Errorf("GET %s during %s: %d requests got no answer, e.g. %v", p, what, len(errs), errs[0])
+		}
+		for status, n := range counts {
+			if status != http.StatusOK && status != http.StatusServiceUnavailable {
+				t.Errorf("GET %s during %s: %d × %d, want only 200 and 503", p, what, n, status)
+			}
+		}
+		if want503 && counts[http.StatusServiceUnavailable] == 0 {
+			t.Errorf("GET %s during %s: no 503 in %d requests", p, what, len(probes))
+		}
+		var slowest time.Duration
+		for _, pr := range probes {
+			slowest = max(slowest, pr.took)
+		}
+		msg := fmt.Sprintf("GET %s during %s: %d requests, %d × 200, %d × 503, slowest answer %.2f s",
+			p, what, len(probes), counts[http.StatusOK], counts[http.StatusServiceUnavailable], slowest.Seconds())
+		if first >= 0 {
+			msg += fmt.Sprintf(", 503s for %.2f s", (last - first).Seconds())
+		}
+		d.report("%s", msg)
+	}
+}
+
+// testRedisRestart: `docker compose restart redis`, and then a stop and a
+// start, while clients keep asking through both services. Every answer is
+// a 200 or a 503 (never a 500 or a proxy error); with Redis stopped the
+// answers are 503s. Afterwards every session, its data and the profiles
+// are still there: the append-only file in the volume.
 func (d *deployment) testRedisRestart(t *testing.T) {
 	b := d.browser()
 	token := b.apiLogin(t, d.https, aliceEmail, alicePassword)
@@ -469,78 +571,63 @@ func (d *deployment) testRedisRestart(t *testing.T) {
 	if len(before) == 0 {
 		t.Fatal("Redis holds no user keys before the restart")
 	}
-
-	stop := make(chan struct{})
-	results := map[string][]probe{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	// /api/me is served by customers, /api/sessions by sessions.
-	for _, p := range []string{"/api/me", "/api/sessions"} {
-		wg.Go(func() {
-			got := d.poll(p, token, stop)
-			mu.Lock()
-			results[p] = got
-			mu.Unlock()
-		})
-	}
-	begin := time.Now()
-	d.p.MustCompose(t, "restart", "redis")
-	restarted := time.Since(begin)
-	d.p.WaitHealthy(t, healthyTimeout, "redis")
-	// Until both services answer again.
-	for _, p := range []string{"/api/me", "/api/sessions"} {
-		deadline := time.Now().Add(healthyTimeout)
-		for {
-			a, err := b.try("GET", d.https+p, "", bearer...)
-			if err == nil && a.StatusCode == http.StatusOK {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s does not answer 200 after the Redis restart: %v %v", p, a.Response, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	close(stop)
-	wg.Wait()
-
-	d.report("docker compose restart redis: %.1f s", restarted.Seconds())
-	for _, p := range []string{"/api/me", "/api/sessions"} {
-		counts, first, last, errs := outage(results[p])
-		if len(errs) > 0 {
-			t.Errorf("GET %s during the Redis restart: %d requests got no answer, e.g. %v", p, len(errs), errs[0])
-		}
-		for status, n := range counts {
-			if status != http.StatusOK && status != http.StatusServiceUnavailable {
-				t.Errorf("GET %s during the Redis restart: %d × %d, want only 200 and 503", p, n, status)
+	survived := func(t *testing.T, after string) {
+		t.Helper()
+		keys := d.userKeys(t)
+		for _, k := range before {
+			if !slices.Contains(keys, k) {
+				t.Errorf("key %s is gone after %s", k, after)
 			}
 		}
-		if counts[http.StatusServiceUnavailable] == 0 {
-			t.Errorf("GET %s: no 503 in %d requests across the restart: the test did not see the outage", p, len(results[p]))
-			continue
+		a := b.do(t, "GET", d.https+"/api/session/data/cart", "", bearer...)
+		wantStatus(t, a, http.StatusOK)
+		if !strings.Contains(a.body, "ORD-1") {
+			t.Errorf("session data after %s: %s", after, a.body)
 		}
-		d.report("GET %s during the Redis restart: %d × 200, %d × 503 over %.2f s (from the first 503 to the end of the last)",
-			p, counts[http.StatusOK], counts[http.StatusServiceUnavailable], (last - first).Seconds())
+		a = b.do(t, "GET", d.https+"/api/me", "", bearer...)
+		wantStatus(t, a, http.StatusOK)
+		if !strings.Contains(a.body, aliceEmail) {
+			t.Errorf("/api/me after %s: %.300s", after, a.body)
+		}
 	}
 
-	// Everything survived: the same keys, the session, its data, the
-	// profile (read from Redis, not reloaded: the keys say so).
-	after := d.userKeys(t)
-	for _, k := range before {
-		if !slices.Contains(after, k) {
-			t.Errorf("key %s is gone after the Redis restart", k)
+	var took time.Duration
+	results := d.outageAround(t, token, func() {
+		begin := time.Now()
+		d.p.MustCompose(t, "restart", "redis")
+		took = time.Since(begin)
+		d.p.WaitHealthy(t, healthyTimeout, "redis")
+	})
+	d.report("docker compose restart redis: %.1f s", took.Seconds())
+	d.checkOutage(t, "docker compose restart redis", results, false)
+	survived(t, "the Redis restart")
+
+	// Longer than REDIS_TIMEOUT: the services answer 503 until Redis is
+	// back.
+	results = d.outageAround(t, token, func() {
+		d.p.MustCompose(t, "stop", "redis")
+		// Until both services have said so at least once.
+		for _, p := range []string{"/api/me", "/api/sessions"} {
+			deadline := time.Now().Add(healthyTimeout)
+			for {
+				a, err := b.try("GET", d.https+p, "", bearer...)
+				if err == nil && a.StatusCode == http.StatusServiceUnavailable {
+					if !strings.Contains(a.body, `"error"`) {
+						t.Errorf("GET %s with Redis stopped: 503 %.200s, want a JSON error", p, a.body)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("GET %s with Redis stopped: still %v %v", p, a.Response, err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
-	}
-	a := b.do(t, "GET", d.https+"/api/session/data/cart", "", bearer...)
-	wantStatus(t, a, http.StatusOK)
-	if !strings.Contains(a.body, "ORD-1") {
-		t.Errorf("session data after the Redis restart: %s", a.body)
-	}
-	a = b.do(t, "GET", d.https+"/api/me", "", bearer...)
-	wantStatus(t, a, http.StatusOK)
-	if !strings.Contains(a.body, aliceEmail) {
-		t.Errorf("/api/me after the Redis restart: %.300s", a.body)
-	}
+		d.p.MustCompose(t, "start", "redis")
+		d.p.WaitHealthy(t, healthyTimeout, "redis")
+	})
+	d.checkOutage(t, "docker compose stop redis … start redis", results, true)
+	survived(t, "Redis was stopped and started")
 }
 
 // monitorFor streams `redis-cli monitor` and returns a channel that is
@@ -623,8 +710,10 @@ func (d *deployment) testGracefulStop(t *testing.T) {
 
 	stopBegan := time.Now()
 	stopped := make(chan error, 1)
+	var stopTook time.Duration
 	go func() {
 		_, err := d.p.Compose(context.Background(), "stop", "sessions")
+		stopTook = time.Since(stopBegan)
 		stopped <- err
 	}()
 	// While it stops: requests to sessions, one after another.
@@ -647,8 +736,6 @@ func (d *deployment) testGracefulStop(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	stopTook := time.Since(stopBegan)
-
 	r := <-slow
 	if r.err != nil {
 		t.Fatalf("the login in flight during the stop: %v", r.err)
@@ -658,8 +745,12 @@ func (d *deployment) testGracefulStop(t *testing.T) {
 	if !r.done.After(stopBegan) {
 		t.Error("the slow login ended before the stop began: the test stopped nothing in flight")
 	}
-	d.report("docker compose stop sessions: %.1f s; the login in flight answered 200 %.1f s after the stop began",
-		stopTook.Seconds(), r.done.Sub(stopBegan).Seconds())
+	exited, err := time.Parse(time.RFC3339Nano, d.p.Inspect(t, "sessions", "{{.State.FinishedAt}}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.report("docker compose stop sessions: %.1f s; the login in flight answered 200 %.1f s after the stop began, the service exited at %.1f s",
+		stopTook.Seconds(), r.done.Sub(stopBegan).Seconds(), exited.Sub(stopBegan).Seconds())
 
 	// The service drained and exited by itself (137 would be the SIGKILL
 	// after stop_grace_period), and its log says the request was served
@@ -673,15 +764,28 @@ func (d *deployment) testGracefulStop(t *testing.T) {
 	if shutdown < 0 || served < shutdown {
 		t.Errorf("sessions log: shutdown at %d, the slow login's request line at %d; want the login served after the shutdown began", shutdown, served)
 	}
+	duringStatus := map[int]int{}
+	var duringSlowest time.Duration
 	for _, pr := range during {
+		duringStatus[pr.status]++
+		duringSlowest = max(duringSlowest, pr.took)
 		if pr.err != nil {
 			t.Errorf("GET /api/sessions %.1f s into the stop: %v", pr.at.Seconds(), pr.err)
-		} else if !slices.Contains([]int{http.StatusOK, http.StatusBadGateway, http.StatusServiceUnavailable}, pr.status) {
-			t.Errorf("GET /api/sessions %.1f s into the stop: %d, want 200 (before SIGTERM), 502 or 503", pr.at.Seconds(), pr.status)
+		} else if !slices.Contains([]int{http.StatusOK, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}, pr.status) {
+			// 504: nginx still had the address of the container that had
+			// just exited (its resolver keeps an answer for 1 s) and gave
+			// up connecting after proxy_connect_timeout.
+			t.Errorf("GET /api/sessions %.1f s into the stop: %d, want 200 (before SIGTERM), 502, 503 or 504", pr.at.Seconds(), pr.status)
 		}
 	}
 
-	// Stopped: sessions' routes get nginx's error, customers still serves.
+	d.report("while sessions stopped, its routes answered %v; slowest %.2f s", duringStatus, duringSlowest.Seconds())
+
+	// Stopped: sessions' routes get nginx's error at once, customers still
+	// serves. "At once" from the moment nginx's resolver has forgotten the
+	// stopped container's address: it keeps an answer for a second
+	// (default.conf: resolver … valid=1s).
+	time.Sleep(time.Until(stopBegan.Add(stopTook + 1500*time.Millisecond)))
 	var slowest time.Duration
 	statuses := map[int]int{}
 	for range 5 {
