@@ -285,7 +285,7 @@ func (e *Engine) NewProject(tb testing.TB, prefix string, files []string, env ma
 	slices.Sort(p.env)
 	tb.Cleanup(func() {
 		if tb.Failed() {
-			p.dump(tb)
+			p.Dump(tb)
 		}
 		if err := p.Down(); err != nil {
 			tb.Errorf("composetest: %v", err)
@@ -387,7 +387,13 @@ func (p *Project) Logs(tb testing.TB, service string) string {
 	return p.MustCompose(tb, "logs", "--no-color", "--no-log-prefix", service)
 }
 
-func (p *Project) dump(tb testing.TB) {
+// Dump logs the state of the project's containers and the tail of their
+// logs, if it has any.
+func (p *Project) Dump(tb testing.TB) {
+	tb.Helper()
+	if out, err := p.Compose(context.Background(), "ps", "--all", "--quiet"); err != nil || strings.TrimSpace(out) == "" {
+		return
+	}
 	if out, err := p.Compose(context.Background(), "ps", "--all"); err == nil {
 		tb.Logf("docker compose ps --all:\n%s", out)
 	}
