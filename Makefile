@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: run test deploy-test deps fmt-check bench bench-test soak dev-cert
+.PHONY: run test deploy-test deps fmt-check bench bench-test soak failover dev-cert
 
 ## run: serve on 127.0.0.1:8080 with the embedded in-memory Redis (set REDIS_URL for a real one)
 run:
@@ -21,8 +21,8 @@ deploy-test:
 	./scripts/ensure-deps.sh docker
 	$(GO) test -race -count=1 -timeout 40m -v -run '^TestDeploy$$' ./deploy
 
-## deps: redis-server always; chromium and nginx-light for the browser and reverse-proxy tests;
-## docker.io and debootstrap for the deploy test
+## deps: redis-server always (it runs the sentinels too); chromium and nginx-light for the browser and
+## reverse-proxy tests; docker.io and debootstrap for the deploy test
 deps:
 	./scripts/ensure-deps.sh chromium nginx docker
 
@@ -31,7 +31,9 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 ## bench: profilecache vs a bare echo handler vs classic blob sessions (scs), wrk against a private
-## redis-server, one table (README "Performance"); quick run: make bench BENCH_FLAGS="-duration 3s -warmup 1s"
+## redis-server, one table (README "Performance"); then latency at a fixed rate (vegeta) and one vs two
+## instances (docs/scale.md); quick run: make bench BENCH_FLAGS="-duration 3s -warmup 1s";
+## one part alone: BENCH_FLAGS="-only fixed" (or saturation, instances)
 bench:
 	./scripts/ensure-deps.sh wrk
 	cd bench && GO=$(GO) $(GO) run . -root .. $(BENCH_FLAGS)
@@ -46,6 +48,14 @@ bench-test:
 soak:
 	./scripts/ensure-deps.sh
 	$(GO) run ./cmd/soak $(SOAK_FLAGS)
+
+## failover: a Redis Cluster (3 masters, 1 replica each) on loopback; each master in turn is killed under load
+## on two instances (REDIS_WAIT_REPLICAS=1 and 0), restarted, and rejoins as a replica; prints the window, the
+## answers during it and what was lost (docs/scale.md). Not part of `make test`, which runs one short kill.
+## Variants: FAILOVER_MODE=pause (SIGSTOP a master), FAILOVER_FULL_COVERAGE=no, FAILOVER_NODE_TIMEOUT=1s
+failover:
+	./scripts/ensure-deps.sh
+	FAILOVER_LONG=1 $(GO) test -count=1 -timeout 20m -run '^TestClusterFailover$$' -v ./cmd/profilecache
 
 ## dev-cert: a self-signed certificate for localhost in deploy/tls/, so that `docker compose up` can start
 ## nginx on your machine (browsers warn about it; use a real certificate anywhere else: docs/deploy.md)

@@ -28,6 +28,7 @@ type config struct {
 	idle      bool
 	redisAddr string
 	oursEnv   []string // extra environment for profilecache, e.g. GOGC=400
+	parts     partsConfig
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -50,7 +51,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		cfg.oursEnv = append(cfg.oursEnv, v)
 		return nil
 	})
+	addPartsFlags(fs, &cfg.parts)
 	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if err := cfg.parts.check(); err != nil {
 		return cfg, err
 	}
 	switch {
@@ -201,6 +206,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, s := range servers {
 		res.servers = append(res.servers, s.name)
 	}
+	if !cfg.parts.runs("saturation") {
+		return runParts(ctx, cfg, p, rds, servers, ours, stdout, say)
+	}
 
 	// Memory and login time, one server at a time on an empty Redis.
 	for _, s := range servers {
@@ -256,7 +264,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	res.elapsed = time.Since(res.started)
 	res.load[1] = loadAvg()
 	printTable(stdout, res)
-	return nil
+	return runParts(ctx, cfg, p, rds, servers, ours, stdout, say)
 }
 
 func startServers(ctx context.Context, p *procs, cfg config, self, ours, redisAddr string) ([]*server, error) {
@@ -280,15 +288,7 @@ func startServers(ctx context.Context, p *procs, cfg config, self, ours, redisAd
 		specs = append(specs, spec{srvBlobIdle, self,
 			[]string{"serve-blob", "-addr", addrs[srvBlobIdle], "-redis", redisAddr, "-idle-timeout", "20m"}, nil})
 	}
-	specs = append(specs, spec{srvOurs, ours, nil, []string{
-		"ADDR=" + addrs[srvOurs],
-		"REDIS_URL=redis://" + redisAddr + "/0",
-		"SESSION_SECRET=" + sessionSecret,
-		"BACKEND_LATENCY=0",
-		"LOGIN_RATE=10000",
-		"LOGIN_BURST=10000",
-	}})
-	specs[len(specs)-1].env = append(specs[len(specs)-1].env, cfg.oursEnv...)
+	specs = append(specs, spec{srvOurs, ours, nil, oursEnv(cfg, addrs[srvOurs], redisAddr)})
 	var out []*server
 	for _, sp := range specs {
 		c, err := p.start(sp.name, sp.bin, sp.args, sp.env)
@@ -302,6 +302,19 @@ func startServers(ctx context.Context, p *procs, cfg config, self, ours, redisAd
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// oursEnv is profilecache's environment: listening on addr, on the private
+// Redis, with -ours-env last.
+func oursEnv(cfg config, addr, redisAddr string) []string {
+	return append([]string{
+		"ADDR=" + addr,
+		"REDIS_URL=redis://" + redisAddr + "/0",
+		"SESSION_SECRET=" + sessionSecret,
+		"BACKEND_LATENCY=0",
+		"LOGIN_RATE=10000",
+		"LOGIN_BURST=10000",
+	}, cfg.oursEnv...)
 }
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}

@@ -3,9 +3,12 @@
 // + alexedwards/scs v2 + go-redis, the whole profile as one gob blob per
 // session), on a private redis-server, and prints one table with the
 // targets of issue 3. Run it with `make bench` from the repository root;
-// README.md "Performance" shows a run.
+// README.md "Performance" shows a run. Then it measures latency at a fixed
+// rate with vegeta (fixedrate.go) and one vs two profilecache instances on
+// the one Redis (instances.go); docs/scale.md shows those.
 //
 //	go run . -root .. [-duration 10s] [-warmup 2s] [-rounds 2] [-idle=false]
+//	go run . -root .. -only fixed [-rate-alice 3000] [-rate-carol 100]
 //
 // It is its own Go module so that the service's go.mod stays free of scs
 // and go-redis.

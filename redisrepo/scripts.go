@@ -198,7 +198,12 @@ return 1
 // ARGV[8] index ttl ms, ARGV[9] max sessions, ARGV[10] session key prefix,
 // ARGV[11] data key suffix, ARGV[12] the fence read when the login began.
 // Returns the ids of the sessions it ended that were alive.
-var createScript = rueidis.NewLuaScript(luaFenced + fmt.Sprintf(`
+//
+// Its source is kept as well: a login that waits for replicas sends it
+// itself, on a dedicated connection (replicas.go).
+var createScript = rueidis.NewLuaScript(createScriptSrc)
+
+var createScriptSrc = luaFenced + fmt.Sprintf(`
 if fenced(KEYS[3], ARGV[12]) then
   return redis.error_reply('`+errFencedReply+`')
 end
@@ -242,7 +247,7 @@ if over > 0 then
   end
 end
 return ended
-`, sessSeen, sessCreated, sessUID, sessUA))
+`, sessSeen, sessCreated, sessUID, sessUA)
 
 // revokeAllScript ends every session in the user's index and raises the
 // user's fence, so that no login or reload in flight undoes it.

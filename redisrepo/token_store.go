@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,19 @@ type TokenOptions struct {
 	// key bytes plus value bytes over all of its entries. Default
 	// DefaultMaxDataBytes.
 	MaxDataBytes int
+	// WaitReplicas (REDIS_WAIT_REPLICAS): when positive, Create returns
+	// only once this many replicas of the user's master confirm the new
+	// session (WAIT), or as many as the master has online if fewer, so
+	// that a completed login survives a failover. 0 (the default): no
+	// wait; replication is asynchronous (replicas.go).
+	WaitReplicas int
+	// WaitTimeout bounds a Create that waits for replicas, round trips
+	// included (REDIS_TIMEOUT); WAIT itself gets half of it. Default
+	// DefaultWaitTimeout.
+	WaitTimeout time.Duration
+	// Logger receives the warning about a login that fewer replicas
+	// confirmed than asked for. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // TokenStore is the server-side record of sessions (auth.TokenStore) and
@@ -76,6 +90,9 @@ type TokenStore struct {
 	now          func() time.Time
 	maxSessions  int
 	maxDataBytes int
+	waitReplicas int
+	waitTimeout  time.Duration
+	log          *slog.Logger
 	revoked      revokedSet
 }
 
@@ -91,9 +108,15 @@ func NewTokenStore(client rueidis.Client, opts TokenOptions) *TokenStore {
 		now:          opts.Now,
 		maxSessions:  positiveOr(opts.MaxSessions, DefaultMaxSessions),
 		maxDataBytes: positiveOr(opts.MaxDataBytes, DefaultMaxDataBytes),
+		waitReplicas: max(opts.WaitReplicas, 0),
+		waitTimeout:  orDefault(opts.WaitTimeout, DefaultWaitTimeout),
+		log:          opts.Logger,
 	}
 	if t.now == nil {
 		t.now = time.Now
+	}
+	if t.log == nil {
+		t.log = slog.Default()
 	}
 	return t
 }
@@ -105,7 +128,8 @@ func NewTokenStore(client rueidis.Client, opts TokenOptions) *TokenStore {
 // recently seen others (never s), with their data. If the user's fence has
 // moved from s.Fence (a logout-all or an erasure since the login began),
 // nothing is written and the error wraps profile.ErrFenced. Created and
-// LastSeen default to now.
+// LastSeen default to now. With WaitReplicas, it also waits for replicas
+// to confirm the session (replicas.go).
 func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Duration) error {
 	if err := cmp.Or(checkSessionID(s.UserID, s.ID), checkTTL(ttl)); err != nil {
 		return fmt.Errorf("redisrepo: create session: %w", err)
@@ -118,29 +142,35 @@ func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Dur
 		s.LastSeen = s.Created
 	}
 	ms := func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
-	evicted, err := createScript.Exec(ctx, t.client,
-		[]string{t.keys.session(s.UserID, s.ID), t.keys.sessions(s.UserID), t.keys.fence(s.UserID)},
-		[]string{
-			s.ID, s.UserID.String(), ms(s.Created), ms(s.LastSeen), s.UserAgent,
-			strconv.FormatInt(ttl.Milliseconds(), 10),
-			// Sessions created before this are dead, however active.
-			ms(now.Add(-t.indexTTL)),
-			// The index outlives every token it lists (a token lives at
-			// most max age + ttl), so that no token of the user's is ever
-			// outside it, and outside the cap.
-			strconv.FormatInt((t.indexTTL + ttl).Milliseconds(), 10),
-			strconv.Itoa(t.maxSessions),
-			t.keys.sessionPrefix(s.UserID), dataSuffix,
-			string(s.Fence),
-		},
-	).AsStrSlice()
-	if err != nil {
-		return fmt.Errorf("redisrepo: create session: %w", fencedErr(err))
+	keys := []string{t.keys.session(s.UserID, s.ID), t.keys.sessions(s.UserID), t.keys.fence(s.UserID)}
+	args := []string{
+		s.ID, s.UserID.String(), ms(s.Created), ms(s.LastSeen), s.UserAgent,
+		strconv.FormatInt(ttl.Milliseconds(), 10),
+		// Sessions created before this are dead, however active.
+		ms(now.Add(-t.indexTTL)),
+		// The index outlives every token it lists (a token lives at
+		// most max age + ttl), so that no token of the user's is ever
+		// outside it, and outside the cap.
+		strconv.FormatInt((t.indexTTL + ttl).Milliseconds(), 10),
+		strconv.Itoa(t.maxSessions),
+		t.keys.sessionPrefix(s.UserID), dataSuffix,
+		string(s.Fence),
+	}
+	var evicted []string
+	var err error
+	if t.waitReplicas > 0 {
+		// evicted is set even when only the wait failed.
+		evicted, err = t.createReplicated(ctx, s.UserID, keys, args)
+	} else {
+		evicted, err = createScript.Exec(ctx, t.client, keys, args).AsStrSlice()
 	}
 	// Ended here: refuse them at once on this instance, whose client-side
 	// cache may still hold them for a few ms (revoked.go).
 	if len(evicted) > 0 {
 		t.revoked.add(evicted...)
+	}
+	if err != nil {
+		return fmt.Errorf("redisrepo: create session: %w", fencedErr(err))
 	}
 	t.revoked.forget(s.ID)
 	return nil

@@ -4,6 +4,9 @@
 set -euo pipefail
 
 need=()
+# redis-server also runs the Sentinel tests' sentinels (`redis-server
+# sentinel.conf --sentinel`): Debian's redis-sentinel package adds only a
+# service and a /usr/bin/redis-sentinel link to the same binary.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 for extra in "$@"; do

@@ -51,12 +51,20 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		client, closeRedis = c, stop
 		logger.Warn("REDIS_URL is not set: using an EMBEDDED IN-MEMORY Redis. All sessions and cached profiles are LOST when the process exits; set REDIS_URL for a real server")
 	} else {
-		c, err := redisrepo.NewClient(cfg.RedisURL, cfg.RedisTimeout)
+		c, err := redisrepo.NewClient(cfg.RedisURL, cfg.RedisTimeout, redisrepo.WithSentinelPassword(cfg.RedisSentinelPassword))
 		if err != nil {
 			return nil, err
 		}
 		client, closeRedis = c, c.Close
-		logger.Info("redis connected", "mode", client.Mode(), "nodes", len(client.Nodes()))
+		attrs := []any{"mode", client.Mode(), "nodes", len(client.Nodes())}
+		if client.Mode() == rueidis.ClientModeSentinel {
+			// The master the sentinels named at start; failovers are
+			// followed silently (docs/scale.md#redis-sentinel).
+			for addr := range client.Nodes() {
+				attrs = append(attrs, "master", addr)
+			}
+		}
+		logger.Info("redis connected", attrs...)
 	}
 	// Every Redis call without an earlier deadline gets REDIS_TIMEOUT: an
 	// outage answers 503 in bounded time instead of hanging requests.
@@ -98,12 +106,22 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		csrfPrevious = append(csrfPrevious, k)
 	}
 
+	// The embedded Redis has no replicas to wait for.
+	waitReplicas := cfg.RedisWaitReplicas
+	if cfg.RedisURL == "" {
+		waitReplicas = 0
+	} else if waitReplicas > 0 {
+		logger.Info("logins wait for replicas to confirm their session", "replicas", waitReplicas, "at_most", cfg.RedisTimeout)
+	}
 	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger})
 	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{
 		IndexTTL:     cfg.SessionMaxAge,
 		FenceTTL:     cfg.fenceTTL(),
 		MaxSessions:  cfg.MaxSessions,
 		MaxDataBytes: cfg.SessionDataMaxBytes,
+		WaitReplicas: waitReplicas,
+		WaitTimeout:  cfg.RedisTimeout,
+		Logger:       logger,
 	})
 	svc := profile.NewService(backend, store, store, profile.Options{
 		BackendTimeout:  cfg.BackendTimeout,
@@ -164,7 +182,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	logger.Info("config",
-		"addr", cfg.Addr, "redis", redactURL(cfg.RedisURL), "session_secret", "[masked]",
+		"addr", cfg.Addr, "redis", redactURL(cfg.RedisURL), "redis_sentinel_password", cfg.RedisSentinelPassword != "", "session_secret", "[masked]",
 		"cookie_secure", cfg.CookieSecure, "trusted_proxies", fmt.Sprint(cfg.TrustedProxies), "backend_latency", cfg.BackendLatency.String(),
 		"token_ttl", cfg.TokenTTL.String(), "session_max_age", cfg.SessionMaxAge.String(), "profile_ttl", cfg.ProfileTTL.String(),
 		"refresh_cooldown", cfg.RefreshCooldown.String(), "login_rate", cfg.LoginRate, "login_burst", cfg.LoginBurst,

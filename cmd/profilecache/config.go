@@ -54,6 +54,15 @@ type Config struct {
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto
 	// (TRUSTED_PROXIES); empty: those headers are ignored.
 	TrustedProxies []*net.IPNet
+
+	// RedisWaitReplicas: a login returns once this many replicas confirm
+	// its session, or as many as its master has online (REDIS_WAIT_REPLICAS;
+	// 0, the default, does not wait; redisrepo/replicas.go).
+	RedisWaitReplicas int
+	// RedisSentinelPassword authenticates to the sentinels of a REDIS_URL
+	// with master_set (REDIS_SENTINEL_PASSWORD); the URL's password is the
+	// master's.
+	RedisSentinelPassword string
 	// The real backend, its webhook, pprof and the log level: config_ext.go.
 	extConfig
 }
@@ -121,6 +130,14 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	env("ADDR", str(&cfg.Addr))
 	env("REDIS_URL", str(&cfg.RedisURL))
 	env("REDIS_TIMEOUT", dur(&cfg.RedisTimeout))
+	env("REDIS_SENTINEL_PASSWORD", str(&cfg.RedisSentinelPassword))
+	env("REDIS_WAIT_REPLICAS", func(v string) (err error) {
+		cfg.RedisWaitReplicas, err = strconv.Atoi(v)
+		if err != nil || cfg.RedisWaitReplicas < 0 {
+			return fmt.Errorf("invalid replica count %q (a whole number >= 0; 0 does not wait)", v)
+		}
+		return nil
+	})
 	env("SESSION_SECRET", str(&secret))
 	env("SESSION_SECRET_PREVIOUS", str(&previous))
 	env("COOKIE_SECURE", boolean(&cfg.CookieSecure))
@@ -217,6 +234,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", p.name, p.d))
 		}
 	}
+	if cfg.RedisSentinelPassword != "" && !hasMasterSet(cfg.RedisURL) {
+		errs = append(errs, errors.New("REDIS_SENTINEL_PASSWORD is set, but REDIS_URL names no sentinels (?master_set=<name>)"))
+	}
 	if cfg.BackendLatency < 0 {
 		errs = append(errs, fmt.Errorf("BACKEND_LATENCY: must not be negative, got %s", cfg.BackendLatency))
 	}
@@ -261,6 +281,12 @@ func longestRequest(backendTimeout time.Duration) time.Duration {
 // writing the answer. 30s with the default BACKEND_TIMEOUT.
 func writeTimeoutFor(backendTimeout time.Duration) time.Duration {
 	return 2*backendTimeout + 10*time.Second
+}
+
+// hasMasterSet reports whether a Redis URL names sentinels (master_set).
+func hasMasterSet(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Query().Get("master_set") != ""
 }
 
 // redactURL hides a password in a Redis URL, so the config can be logged.

@@ -27,6 +27,14 @@ func TestLoadConfig(t *testing.T) {
 					t.Fatalf("got %+v", c)
 				}
 			}},
+		{name: "SentinelPasswordWithoutSentinels", env: map[string]string{"REDIS_URL": "redis://h:6379", "REDIS_SENTINEL_PASSWORD": "pw"},
+			wantErr: "REDIS_SENTINEL_PASSWORD is set, but REDIS_URL names no sentinels"},
+		{name: "SentinelPassword", env: map[string]string{"REDIS_URL": "redis://s1:26379?addr=s2:26379&master_set=mymaster", "REDIS_SENTINEL_PASSWORD": "pw"},
+			check: func(t *testing.T, c Config) {
+				if c.RedisSentinelPassword != "pw" {
+					t.Fatalf("RedisSentinelPassword = %q", c.RedisSentinelPassword)
+				}
+			}},
 		{name: "BadDuration", env: map[string]string{"TOKEN_TTL": "20 minutes"}, wantErr: `TOKEN_TTL: invalid duration "20 minutes"`},
 		{name: "ShortSecret", env: map[string]string{"SESSION_SECRET": "too-short"}, wantErr: "SESSION_SECRET: must be at least 32 bytes"},
 		{name: "ShortPreviousSecret", env: map[string]string{"SESSION_SECRET": secret, "SESSION_SECRET_PREVIOUS": "x"}, wantErr: "SESSION_SECRET_PREVIOUS"},
@@ -68,6 +76,18 @@ func TestLoadConfig(t *testing.T) {
 		{name: "FractionalSessions", env: map[string]string{"MAX_SESSIONS_PER_USER": "2.5"}, wantErr: "MAX_SESSIONS_PER_USER"},
 		{name: "NegativeDataBytes", env: map[string]string{"SESSION_DATA_MAX_BYTES": "-1"}, wantErr: `SESSION_DATA_MAX_BYTES: invalid byte count "-1"`},
 		{name: "UnitDataBytes", env: map[string]string{"SESSION_DATA_MAX_BYTES": "256KiB"}, wantErr: "SESSION_DATA_MAX_BYTES"},
+		{name: "WaitReplicasDefault", check: func(t *testing.T, c Config) {
+			if c.RedisWaitReplicas != 0 {
+				t.Fatalf("RedisWaitReplicas=%d, want 0 (no wait)", c.RedisWaitReplicas)
+			}
+		}},
+		{name: "WaitReplicasSet", env: map[string]string{"REDIS_WAIT_REPLICAS": "1"}, check: func(t *testing.T, c Config) {
+			if c.RedisWaitReplicas != 1 {
+				t.Fatalf("RedisWaitReplicas=%d, want 1", c.RedisWaitReplicas)
+			}
+		}},
+		{name: "NegativeWaitReplicas", env: map[string]string{"REDIS_WAIT_REPLICAS": "-1"}, wantErr: `REDIS_WAIT_REPLICAS: invalid replica count "-1"`},
+		{name: "BadWaitReplicas", env: map[string]string{"REDIS_WAIT_REPLICAS": "all"}, wantErr: "REDIS_WAIT_REPLICAS"},
 		{name: "HugeDataBytes", env: map[string]string{"SESSION_DATA_MAX_BYTES": "99999999999999999999"}, wantErr: "SESSION_DATA_MAX_BYTES"},
 		{name: "UnknownFlag", args: []string{"-nope"}, wantErr: "flags"},
 		{name: "StrayArgument", args: []string{"serve"}, wantErr: "unexpected arguments"},

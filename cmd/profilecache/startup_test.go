@@ -40,6 +40,8 @@ func TestStartupFailures(t *testing.T) {
 		{"ShortPreviousSecret", map[string]string{"SESSION_SECRET": secret, "SESSION_SECRET_PREVIOUS": "old"}, "SESSION_SECRET_PREVIOUS: must be at least 32 bytes"},
 		{"RedisDown", map[string]string{"SESSION_SECRET": secret, "REDIS_URL": "redis://" + closedPort(t)}, "redis: connect to 127.0.0.1:"},
 		{"RedisURLWithPassword", map[string]string{"SESSION_SECRET": secret, "REDIS_URL": "redis://u:hunter2@" + closedPort(t) + "/0"}, "redis: connect to"},
+		{"SentinelsDown", map[string]string{"SESSION_SECRET": secret, "REDIS_URL": "redis://" + closedPort(t) + "?master_set=mymaster"}, `redis: connect to master "mymaster" through sentinels 127.0.0.1:`},
+		{"SentinelTLS", map[string]string{"SESSION_SECRET": secret, "REDIS_URL": "rediss://" + closedPort(t) + "?master_set=mymaster"}, "rediss:// with master_set (TLS through Sentinel) is not supported"},
 		{"BadRedisTimeout", map[string]string{"REDIS_TIMEOUT": "soon"}, `REDIS_TIMEOUT: invalid duration "soon"`},
 		{"ZeroRedisTimeout", map[string]string{"REDIS_TIMEOUT": "0s"}, "REDIS_TIMEOUT: must be positive"},
 	} {

@@ -31,6 +31,9 @@ type Options struct {
 	// Extra, if set, returns more redis-server arguments once the port is
 	// known (e.g. cluster mode).
 	Extra func(port int) ([]string, error)
+	// Conf, if set, is a config file named first on the command line, as
+	// redis-server wants it; Sentinel needs one it can rewrite.
+	Conf string
 }
 
 // Proc is one redis-server process with persistence off: a restart brings
@@ -42,6 +45,7 @@ type Proc struct {
 	bin     string
 	port    int
 	dir     string
+	conf    string
 	logPath string
 	extra   []string
 
@@ -60,7 +64,7 @@ func Start(opts Options) (*Proc, error) {
 			return nil, err
 		}
 	}
-	p := &Proc{bin: bin, dir: opts.Dir, logPath: filepath.Join(opts.Dir, "redis.log")}
+	p := &Proc{bin: bin, dir: opts.Dir, conf: opts.Conf, logPath: filepath.Join(opts.Dir, "redis.log")}
 	// Another process can take the free port before redis binds it: retry.
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
@@ -85,14 +89,19 @@ func (p *Proc) start() error {
 	if err != nil {
 		return err
 	}
-	args := append([]string{
+	var args []string
+	if p.conf != "" {
+		args = append(args, p.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(p.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--daemonize", "no",
 		"--dir", p.dir,
-	}, p.extra...)
+	)
+	args = append(args, p.extra...)
 	cmd := exec.Command(p.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	dieWithParent(cmd)
@@ -141,6 +150,14 @@ func (p *Proc) Restart() error {
 	return nil
 }
 
+// Running reports whether the server was started and not stopped since
+// (it may still have crashed on its own).
+func (p *Proc) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd != nil
+}
+
 // Signal sends sig to the running server; a stopped one is left alone.
 func (p *Proc) Signal(sig os.Signal) error {
 	p.mu.Lock()
@@ -175,7 +192,8 @@ func waitReady(addr string, exited <-chan struct{}) error {
 			return errors.New("redis-server exited during start (see its log)")
 		default:
 		}
-		if last = Ping(addr); last == nil {
+		// NOAUTH: up, and wants a password (a sentinel with requirepass).
+		if last = Ping(addr); last == nil || strings.HasPrefix(last.Error(), "NOAUTH") {
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -208,23 +226,46 @@ func FreePort() (int, error) {
 // Command sends one command in RESP to addr on a fresh connection and
 // returns a simple, bulk or integer reply as a string.
 func Command(addr string, args ...string) (string, error) {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	out, err := Pipeline(addr, args)
 	if err != nil {
 		return "", err
 	}
+	return out[0], nil
+}
+
+// Pipeline sends commands in RESP to addr on one fresh connection (e.g.
+// READONLY, then a read from a cluster replica) and returns their simple,
+// bulk or integer replies as strings; the first error reply fails it.
+func Pipeline(addr string, cmds ...[]string) ([]string, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
 	defer conn.Close()
 	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		return "", err
+		return nil, err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	for _, args := range cmds {
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
 	}
 	if _, err := io.WriteString(conn, b.String()); err != nil {
-		return "", err
+		return nil, err
 	}
 	r := bufio.NewReader(conn)
+	out := make([]string, len(cmds))
+	for i := range cmds {
+		if out[i], err = readReply(r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func readReply(r *bufio.Reader) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err

@@ -27,7 +27,9 @@ const clusterReadyTimeout = 30 * time.Second
 // Cluster is a real Redis Cluster on loopback: three redis-server processes
 // in cluster mode, each master of a third of the slots.
 type Cluster struct {
-	nodes []*Server
+	nodes    []*Server
+	masters  int // how many of nodes were created masters (the first ones)
+	replicas int // replicas per master
 }
 
 // StartCluster starts a cluster of its own for tb and stops it when tb
@@ -35,7 +37,7 @@ type Cluster struct {
 // use SharedCluster.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	c, err := startCluster(tb, tb.TempDir())
+	c, err := startCluster(tb, tb.TempDir(), clusterSpec{replicas: 0, nodeTimeout: 5 * time.Second})
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
@@ -88,7 +90,7 @@ func SharedCluster(tb testing.TB) *Cluster {
 		if shared.dir, shared.err = os.MkdirTemp("", "redistest-cluster-"); shared.err != nil {
 			return
 		}
-		shared.c, shared.err = startCluster(tb, shared.dir)
+		shared.c, shared.err = startCluster(tb, shared.dir, clusterSpec{replicas: 0, nodeTimeout: 5 * time.Second})
 	})
 	if shared.err != nil {
 		tb.Fatalf("redistest: shared cluster: %v", shared.err)
@@ -106,16 +108,23 @@ func SharedCluster(tb testing.TB) *Cluster {
 	return c
 }
 
-func startCluster(tb testing.TB, dir string) (*Cluster, error) {
+// clusterSpec is the shape of a cluster to start.
+type clusterSpec struct {
+	replicas    int           // per master
+	nodeTimeout time.Duration // cluster-node-timeout
+	extra       []string      // more redis-server arguments
+}
+
+func startCluster(tb testing.TB, dir string, spec clusterSpec) (*Cluster, error) {
 	tb.Helper()
 	cli := lookPath(tb, "redis-cli")
-	c := &Cluster{}
+	c := &Cluster{masters: clusterMasters, replicas: spec.replicas}
 	fail := func(err error) (*Cluster, error) {
 		c.dumpLogs(tb, maxLogDump)
 		c.stop()
 		return nil, err
 	}
-	for i := range clusterMasters {
+	for i := range clusterMasters * (1 + spec.replicas) {
 		nodeDir := filepath.Join(dir, "node"+strconv.Itoa(i))
 		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
 			return fail(err)
@@ -127,12 +136,15 @@ func startCluster(tb testing.TB, dir string) (*Cluster, error) {
 			if err != nil {
 				return nil, err
 			}
-			return []string{
+			return append([]string{
 				"--cluster-enabled", "yes",
 				"--cluster-config-file", "nodes.conf",
 				"--cluster-port", strconv.Itoa(bus),
-				"--cluster-node-timeout", "5000",
-			}, nil
+				"--cluster-node-timeout", strconv.FormatInt(spec.nodeTimeout.Milliseconds(), 10),
+				// A replica's full sync starts at once, not after the
+				// default 5 s wait for more replicas.
+				"--repl-diskless-sync-delay", "0",
+			}, spec.extra...), nil
 		})
 		if err != nil {
 			return fail(fmt.Errorf("start cluster node %d: %w", i, err))
@@ -143,7 +155,7 @@ func startCluster(tb testing.TB, dir string) (*Cluster, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterReadyTimeout)
 	defer cancel()
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(spec.replicas), "--cluster-yes")
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("redis-cli %s: %w\n%s", strings.Join(args, " "), err, out))
 	}
@@ -153,14 +165,18 @@ func startCluster(tb testing.TB, dir string) (*Cluster, error) {
 	return c, nil
 }
 
-// waitOK waits until every node reports cluster_state:ok and knows every
-// node: only then do all of them agree on the slot map that clients fetch.
+// waitOK waits until every running node reports cluster_state:ok and
+// knows every node: only then do all of them agree on the slot map that
+// clients fetch.
 func (c *Cluster) waitOK(ctx context.Context) error {
-	want := []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:" + strconv.Itoa(clusterMasters)}
+	want := []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:" + strconv.Itoa(len(c.nodes))}
 	for {
 		var last string
 		ready := true
 		for _, n := range c.nodes {
+			if !n.running() {
+				continue
+			}
 			info, err := command(n.Addr, "CLUSTER", "INFO")
 			if err != nil {
 				last, ready = err.Error(), false
@@ -220,7 +236,8 @@ func (c *Cluster) dumpLogs(tb testing.TB, max int) {
 	}
 }
 
-// Addrs lists the masters' host:port.
+// Addrs lists the nodes' host:port in the order they were started: on a
+// cluster without replicas, the masters.
 func (c *Cluster) Addrs() []string {
 	out := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
@@ -235,7 +252,7 @@ func (c *Cluster) Name() string { return "cluster" }
 // Mode implements Target.
 func (c *Cluster) Mode() rueidis.ClientMode { return rueidis.ClientModeCluster }
 
-// URL is a REDIS_URL naming every master as a seed, as rueidis.ParseURL
+// URL is a REDIS_URL naming every node as a seed, as rueidis.ParseURL
 // reads it: redis://a?addr=b&addr=c.
 func (c *Cluster) URL() string {
 	addrs := c.Addrs()

@@ -90,6 +90,9 @@ func (s *Server) Restart(tb testing.TB) {
 	}
 }
 
+// running: an external server always counts as running.
+func (s *Server) running() bool { return s.proc == nil || s.proc.Running() }
+
 func (s *Server) stop() {
 	if s.proc != nil {
 		s.proc.Stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,10 +98,17 @@ func (s *Server) ReplicaOf(tb testing.TB, primary *Server) {
 	// The primary otherwise waits 5 s for more replicas before a diskless sync.
 	primary.Command(tb, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
 	s.Command(tb, "REPLICAOF", host, port)
+	_, myPort, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		info := s.Command(tb, "INFO", "replication")
-		if hasLine(info, "master_link_status:up") {
+		// The primary too: it counts a replica as online (in ROLE, for
+		// WAIT's callers) only once the replica's first ACK is in, a
+		// moment after the replica says its link is up.
+		if hasLine(info, "master_link_status:up") && replicaOnline(primary.Command(tb, "INFO", "replication"), myPort) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -108,4 +116,17 @@ func (s *Server) ReplicaOf(tb testing.TB, primary *Server) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// replicaOnline reports whether a master's INFO replication lists the
+// replica listening on port as online.
+func replicaOnline(info, port string) bool {
+	for line := range strings.SplitSeq(info, "\n") {
+		// slave0:ip=127.0.0.1,port=6380,state=online,offset=123,lag=0
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && strings.HasPrefix(k, "slave") &&
+			field(v, "port") == port && field(v, "state") == "online" {
+			return true
+		}
+	}
+	return false
 }
