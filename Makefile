@@ -16,10 +16,10 @@ test: deps fmt-check
 	$(MAKE) deploy-test
 
 ## deploy-test: only the deploy test. Starts dockerd if none runs (and stops it), builds the Compose
-## and buildx plugins and the stand-in images once (~10 min on a fresh machine), then ~3 min a run
+## and buildx plugins and the stand-in images once (13 min on a fresh machine), then ~2.5 min a run
 deploy-test:
 	./scripts/ensure-deps.sh docker
-	$(GO) test -race -count=1 -timeout 40m -v -run '^TestDeploy$$' ./deploy
+	$(GO) test -race -count=1 -timeout 60m -v -run '^TestDeploy$$' ./deploy
 
 ## deps: redis-server always (it runs the sentinels too); chromium and nginx-light for the browser and
 ## reverse-proxy tests; docker.io and debootstrap for the deploy test
