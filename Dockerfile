@@ -1,9 +1,11 @@
-# syntax=docker/dockerfile:1
 # A small static image that runs as a non-root user:
 #   docker build -t profilecache .
 # The first stage's Go must be at least go.mod's `go` line (checked by
 # cmd/profilecache/compose_test.go).
 FROM golang:1.26-bookworm AS build
+# Where modules come from: unset means Go's default (proxy.golang.org);
+# `export GOPROXY=...` before `docker compose build` passes your own.
+ARG GOPROXY
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download

@@ -1,20 +1,30 @@
 GO ?= go
 
-.PHONY: run test deps fmt-check bench bench-test stalls soak failover dev-cert
+.PHONY: run test deploy-test deps fmt-check bench bench-test stalls soak failover dev-cert
 
 ## run: serve on 127.0.0.1:8080 with the embedded in-memory Redis (set REDIS_URL for a real one)
 run:
 	$(GO) run ./cmd/profilecache
 
-## test: install missing test dependencies, then vet, race-test and smoke-run every benchmark
+## test: install missing test dependencies, then vet, race-test and smoke-run every benchmark, then
+## the deploy test (README "Deploying"): docker-compose.yml built and started for real, checked from
+## outside; it runs alone, after the rest, and prints what it measured (-v)
 test: deps fmt-check
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -bench=. -benchtime=1x ./...
+	$(GO) test -race -count=1 -bench=. -benchtime=1x -skip '^TestDeploy$$' ./...
 	$(MAKE) bench-test
+	$(MAKE) deploy-test
 
-## deps: redis-server always (it runs the sentinels too); chromium and nginx-light for the browser and reverse-proxy tests
+## deploy-test: only the deploy test. Starts dockerd if none runs (and stops it), builds the Compose
+## and buildx plugins and the stand-in images once (13 min on a fresh machine), then ~2.5 min a run
+deploy-test:
+	./scripts/ensure-deps.sh docker
+	$(GO) test -race -count=1 -timeout 60m -v -run '^TestDeploy$$' ./deploy
+
+## deps: redis-server always (it runs the sentinels too); chromium and nginx-light for the browser and
+## reverse-proxy tests; docker.io and debootstrap for the deploy test
 deps:
-	./scripts/ensure-deps.sh chromium nginx
+	./scripts/ensure-deps.sh chromium nginx docker
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -14,6 +14,11 @@ for extra in "$@"; do
     chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
     nginx) command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light) ;;
     wrk) command -v wrk >/dev/null 2>&1 || need+=(wrk) ;;
+    # The deploy test (deploy/): Debian's Docker engine and CLI, and
+    # debootstrap for the stand-in images (deploy/standins/build.sh).
+    docker)
+      command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || [ -x /usr/bin/dockerd ] || need+=(docker.io)
+      command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap) ;;
     *) echo "ensure-deps: unknown dependency $extra" >&2; exit 2 ;;
   esac
 done

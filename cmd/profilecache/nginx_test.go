@@ -145,8 +145,8 @@ func startProxied(t *testing.T, overrides map[string]string) *proxied {
 		cert := nginxtest.SelfSignedCert(t, dir)
 		p.certs = cert.Pool
 		site, err := renderNginxConf(string(conf), map[string]string{
-			"server sessions:8080;":                       "server " + strings.TrimPrefix(p.sessionsURL, "http://") + ";",
-			"server customers:8080;":                      "server " + strings.TrimPrefix(customersURL, "http://") + ";",
+			"default sessions:8080;":                      "default " + strings.TrimPrefix(p.sessionsURL, "http://") + ";",
+			"default customers:8080;":                     "default " + strings.TrimPrefix(customersURL, "http://") + ";",
 			"listen 80;":                                  fmt.Sprintf("listen 127.0.0.1:%d;", ports[0]),
 			"listen 443 ssl http2;":                       fmt.Sprintf("listen 127.0.0.1:%d ssl http2;", ports[1]),
 			"listen 127.0.0.1:8081;":                      fmt.Sprintf("listen 127.0.0.1:%d;", ports[2]),
