@@ -1,19 +1,28 @@
 GO ?= go
 
-.PHONY: run test deploy-test deps fmt-check bench bench-test stalls soak failover dev-cert
+.PHONY: run test rules-test deploy-test deps fmt-check bench bench-test stalls soak failover dev-cert
 
 ## run: serve on 127.0.0.1:8080 with the embedded in-memory Redis (set REDIS_URL for a real one)
 run:
 	$(GO) run ./cmd/profilecache
 
-## test: install missing test dependencies, then vet, race-test and smoke-run every benchmark, then
-## the deploy test (README "Deploying"): docker-compose.yml built and started for real, checked from
-## outside; it runs alone, after the rest, and prints what it measured (-v)
+## test: install missing test dependencies, then vet, race-test and smoke-run every benchmark, check
+## and unit-test the Prometheus rules, then the deploy test (README "Deploying"): docker-compose.yml
+## built and started for real, checked from outside; it runs alone, after the rest, and prints what it
+## measured (-v)
 test: deps fmt-check
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -bench=. -benchtime=1x -skip '^TestDeploy$$' ./...
 	$(MAKE) bench-test
+	$(MAKE) rules-test
 	$(MAKE) deploy-test
+
+## rules-test: the recording and alerting rules of deploy/prometheus/ (docs/operations.md): promtool
+## checks them, then runs their unit tests on synthetic series (tests/*.yml, about 20 s)
+rules-test:
+	./scripts/ensure-deps.sh promtool
+	promtool check rules deploy/prometheus/*.rules.yml
+	promtool test rules deploy/prometheus/tests/*.yml
 
 ## deploy-test: only the deploy test. Starts dockerd if none runs (and stops it), builds the Compose
 ## and buildx plugins and the stand-in images once (13 min on a fresh machine), then ~2.5 min a run
@@ -22,9 +31,10 @@ deploy-test:
 	$(GO) test -race -count=1 -timeout 60m -v -run '^TestDeploy$$' ./deploy
 
 ## deps: redis-server always (it runs the sentinels too); chromium and nginx-light for the browser and
-## reverse-proxy tests; docker.io and debootstrap for the deploy test
+## reverse-proxy tests; promtool (package prometheus) for the rules test; docker.io and debootstrap for
+## the deploy test
 deps:
-	./scripts/ensure-deps.sh chromium nginx docker
+	./scripts/ensure-deps.sh chromium nginx promtool docker
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

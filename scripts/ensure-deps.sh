@@ -14,6 +14,10 @@ for extra in "$@"; do
     chromium) command -v chromium >/dev/null 2>&1 || need+=(chromium) ;;
     nginx) command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light) ;;
     wrk) command -v wrk >/dev/null 2>&1 || need+=(wrk) ;;
+    # The rules test (deploy/prometheus/): Debian's prometheus package
+    # ships /usr/bin/promtool. The server comes along: where systemd runs,
+    # the package starts it on :9090 (systemctl disable --now prometheus).
+    promtool) command -v promtool >/dev/null 2>&1 || need+=(prometheus) ;;
     # The deploy test (deploy/): Debian's Docker engine and CLI, and
     # debootstrap for the stand-in images (deploy/standins/build.sh).
     docker)
