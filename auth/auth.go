@@ -91,6 +91,10 @@ type Config struct {
 	// OnValidate, when set, sees the outcome of every credential check the
 	// middleware makes: one of the Outcome* constants (outcome.go).
 	OnValidate func(outcome string)
+	// ReadOnly makes verification write nothing: the idle expiry is not
+	// slid and a timed-out session is rejected but left to its TTL. For
+	// processes that only check sessions (package session's option).
+	ReadOnly bool
 }
 
 // Claims is what our JWT carries. Subject is the user id; SID is the
@@ -136,6 +140,7 @@ type Manager struct {
 	now        func() time.Time
 	log        *slog.Logger
 	onValidate func(outcome string)
+	readOnly   bool
 }
 
 // New checks cfg, fills in defaults and returns a Manager.
@@ -188,6 +193,7 @@ func New(cfg Config) (*Manager, error) {
 		now:        cfg.Now,
 		log:        cfg.Logger,
 		onValidate: cfg.OnValidate,
+		readOnly:   cfg.ReadOnly,
 	}
 	m.signing = newSigningKey(cfg.Secret)
 	m.keys = append(m.keys, m.signing)

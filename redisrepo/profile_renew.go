@@ -17,6 +17,9 @@ import (
 // process share one renewal. A failure only costs an earlier reload, so it
 // is logged, not returned.
 func (s *ProfileStore) maybeRenew(ctx context.Context, uid uuid.UUID, m meta) {
+	if s.noRenew {
+		return
+	}
 	now := s.now().UnixMilli()
 	half := s.ttl.Milliseconds() / 2
 	if now-m.renewed <= half {

@@ -36,6 +36,9 @@ type ProfileOptions struct {
 	Now func() time.Time
 	// Logger receives warnings that do not fail a call. Default slog.Default().
 	Logger *slog.Logger
+	// NoRenew: reads never renew the TTL, so that a process that only
+	// reads (package session, read-only) writes nothing.
+	NoRenew bool
 }
 
 // Defaults of ProfileOptions and TokenOptions.
@@ -58,6 +61,7 @@ type ProfileStore struct {
 	cacheTTL time.Duration
 	now      func() time.Time
 	log      *slog.Logger
+	noRenew  bool
 	renewals singleflight.Group
 }
 
@@ -71,6 +75,7 @@ func NewProfileStore(client rueidis.Client, opts ProfileOptions) *ProfileStore {
 		cacheTTL: orDefault(opts.CacheTTL, DefaultCacheTTL),
 		now:      opts.Now,
 		log:      opts.Logger,
+		noRenew:  opts.NoRenew,
 	}
 	if s.now == nil {
 		s.now = time.Now
