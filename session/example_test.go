@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { os.Exit(sessiontest.Main(m)) }
 // signed in on profilecache gets in with its cookie, anyone else gets 401.
 func Example() {
 	v, err := session.New(session.Config{
-		RedisURL: sessiontest.RedisURL(),         // profilecache's REDIS_URL
+		RedisURL: sessiontest.RedisURL(),     // profilecache's REDIS_URL
 		Secret:   []byte(sessiontest.Secret), // profilecache's SESSION_SECRET
 	})
 	if err != nil {
@@ -77,11 +77,14 @@ func ExampleValidator_Read() {
 		log.Fatal(err)
 	}
 	for _, o := range view.Orders.Items {
-		fmt.Println(o.Number, o.Status, o.Total, o.Currency)
+		fmt.Println(o.Number, o.Status, o.Date.Format("2006-01-02"))
 	}
 	fmt.Println("of", view.Orders.Total)
 	// Output:
-	// x
+	// ORD-1-000025 placed 2026-10-01
+	// ORD-1-000024 delivered 2026-10-01
+	// ORD-1-000023 cancelled 2026-09-30
+	// of 25
 }
 
 // signIn logs in on the stand-in profilecache.

@@ -3,6 +3,8 @@ package session_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -19,7 +21,8 @@ import (
 
 func newValidator(t *testing.T, mod func(*session.Config)) *session.Validator {
 	t.Helper()
-	cfg := session.Config{RedisURL: sessiontest.RedisURL(), Secret: []byte(sessiontest.Secret)}
+	cfg := session.Config{RedisURL: sessiontest.RedisURL(), Secret: []byte(sessiontest.Secret),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mod != nil {
 		mod(&cfg)
 	}

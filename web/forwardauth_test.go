@@ -56,7 +56,7 @@ func (s *memTokens) Revoke(_ context.Context, _ uuid.UUID, id string) error {
 	return nil
 }
 
-func (s *memTokens) RevokeAll(context.Context, uuid.UUID) (int, error)              { return 0, nil }
+func (s *memTokens) RevokeAll(context.Context, uuid.UUID) (int, error)          { return 0, nil }
 func (s *memTokens) List(context.Context, uuid.UUID) ([]profile.Session, error) { return nil, nil }
 
 // TestForwardAuth: /auth with the real session manager answers 200 and the
