@@ -59,18 +59,18 @@ func (s *memTokens) Revoke(_ context.Context, _ uuid.UUID, id string) error {
 func (s *memTokens) RevokeAll(context.Context, uuid.UUID) (int, error)          { return 0, nil }
 func (s *memTokens) List(context.Context, uuid.UUID) ([]profile.Session, error) { return nil, nil }
 
-// TestForwardAuth: /auth with the real session manager answers 200 and the
-// identity headers for a live session (cookie or Bearer, any method, under
-// /auth/ too, as Envoy asks), and 401 JSON, never a redirect, otherwise.
-func TestForwardAuth(t *testing.T) {
-	tokens := &memTokens{m: map[string]profile.Session{}}
+// forwardAuthEnv is a test server with the real session manager on
+// memTokens, and three of Zoë's sessions: live, revoked and expired.
+func forwardAuthEnv(t *testing.T) (env *testEnv, tokens *memTokens, live, revoked, expired auth.Issued) {
+	t.Helper()
+	tokens = &memTokens{m: map[string]profile.Session{}}
 	clock := day
 	mgr, err := auth.New(auth.Config{Tokens: tokens, Secret: []byte("forward-auth-test-secret-0123456789"),
 		Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := newTestEnv(t, func(c *web.Config) { c.Authenticate = mgr.Middleware() })
+	env = newTestEnv(t, func(c *web.Config) { c.Authenticate = mgr.Middleware() })
 	issue := func() auth.Issued {
 		iss, err := mgr.Issue(t.Context(), zoeID, "", "test")
 		if err != nil {
@@ -78,7 +78,7 @@ func TestForwardAuth(t *testing.T) {
 		}
 		return iss
 	}
-	live, revoked, expired := issue(), issue(), issue()
+	live, revoked = issue(), issue()
 	if err := mgr.Revoke(t.Context(), zoeID, revoked.SessionID); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,14 @@ func TestForwardAuth(t *testing.T) {
 	clock = day.Add(-13 * time.Hour)
 	expired = issue()
 	clock = day
+	return env, tokens, live, revoked, expired
+}
 
+// TestForwardAuth: /auth with the real session manager answers 200 and the
+// identity headers for a live session (cookie or Bearer, any method, under
+// /auth/ too, as Envoy asks), and 401 JSON, never a redirect, otherwise.
+func TestForwardAuth(t *testing.T) {
+	env, tokens, live, revoked, expired := forwardAuthEnv(t)
 	cookie := func(tok string) map[string]string { return map[string]string{"Cookie": "pc_session=" + tok} }
 	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
 	for _, tc := range []struct {

@@ -44,6 +44,24 @@ func embedder(t *testing.T, redisURL string) string {
 	return srv.URL
 }
 
+// getJSON GETs u with the headers hdr (name, value, ...) and decodes the
+// JSON answer, if any.
+func getJSON(t *testing.T, u string, hdr ...string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
 // TestEmbeddedLibrary: a service using package session beside the real
 // profilecache, on the same Redis (single and cluster), accepts
 // profilecache's logins with the right identity and profile, and refuses
@@ -53,22 +71,7 @@ func TestEmbeddedLibrary(t *testing.T) { redistest.Targets(t, testEmbeddedLibrar
 func testEmbeddedLibrary(t *testing.T, target redistest.Target) {
 	e := startE2EOn(t, target, nil)
 	other := embedder(t, target.URL())
-	client := &http.Client{}
-	whoami := func(hdr ...string) (int, map[string]any) {
-		t.Helper()
-		req, _ := http.NewRequest("GET", other+"/whoami", nil)
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
-	}
+	whoami := func(hdr ...string) (int, map[string]any) { return getJSON(t, other+"/whoami", hdr...) }
 
 	// A browser's login on profilecache: its cookie works there.
 	browser := e.browser()

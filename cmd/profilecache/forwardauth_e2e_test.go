@@ -200,6 +200,14 @@ func TestForwardAuthNginx(t *testing.T) {
 		wantIdentity(t, got, alice, got["X-Session-Id"][0], "alice@example.com")
 	})
 
+	testForwardAuthLogouts(t, s, browser, cookie, bearer, token)
+}
+
+// testForwardAuthLogouts: a logout, a logout on another instance and a
+// logout-all cut the app off: signed in as browser (cookie) and with the
+// Bearer token bearer; token makes more Bearer sessions.
+func testForwardAuthLogouts(t *testing.T, s *forwardAuthSite, browser *http.Client, cookie *http.Cookie, bearer string, token func() string) {
+	api := s.client(clientBIP)
 	t.Run("logout on profilecache cuts the app off at once", func(t *testing.T) {
 		_, page := s.do(t, browser, "GET", s.https+"/sessions", nil)
 		resp, _ := s.do(t, browser, "POST", s.https+"/logout", strings.NewReader(url.Values{"_csrf": {csrfFrom(t, page)}}.Encode()),
