@@ -149,14 +149,14 @@ func (m *Manager) authenticate(c echo.Context) (uuid.UUID, string, error) {
 
 	deadline := s.Created.Add(m.maxAge)
 	if !now.Before(deadline) {
-		m.revoke(ctx, userID, sessionID)
+		m.revoke(profile.WithReason(ctx, profile.ReasonAbsolute), userID, sessionID)
 		return uuid.Nil, "", m.reject(c, src, rejAbsoluteTimeout, who()...)
 	}
 	idle := now.Sub(s.LastSeen)
 	// The store's TTL normally ends an idle session; this catches stores
 	// whose TTLs do not run in real time (the embedded Redis).
 	if idle >= m.ttl {
-		m.revoke(ctx, userID, sessionID)
+		m.revoke(profile.WithReason(ctx, profile.ReasonIdle), userID, sessionID)
 		return uuid.Nil, "", m.reject(c, src, rejIdle, who()...)
 	}
 	if idle >= m.touchEvery {
@@ -257,8 +257,9 @@ func (m *Manager) reject(c echo.Context, src source, r rejection, attrs ...slog.
 	return r.err
 }
 
-// revoke ends a session that has timed out. Best effort: if the store fails,
-// the session still cannot be used, and its TTL removes it.
+// revoke ends a session that has timed out (ctx says which timeout, for the
+// event the store records). Best effort: if the store fails, the session
+// still cannot be used, and its TTL removes it.
 func (m *Manager) revoke(ctx context.Context, userID uuid.UUID, sessionID string) {
 	if err := m.tokens.Revoke(ctx, userID, sessionID); err != nil {
 		m.log.LogAttrs(ctx, slog.LevelWarn, "auth: timed-out session not revoked",
