@@ -66,6 +66,9 @@ type NoEvents struct{}
 // Emit does nothing.
 func (NoEvents) Emit(context.Context, ...Event) {}
 
+// EventTimeFormat is an event's time: RFC 3339, UTC, milliseconds.
+const EventTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 type reasonKey struct{}
 
 // WithReason tells the session store, through ctx, why the sessions the

@@ -26,9 +26,6 @@ const (
 	evDuration = "duration_ms"
 )
 
-// EventTimeFormat is an event's time: RFC 3339, UTC, milliseconds.
-const EventTimeFormat = "2006-01-02T15:04:05.000Z07:00"
-
 // Defaults of EventOptions.
 const (
 	DefaultEventsMaxLen = 100_000
@@ -107,7 +104,7 @@ func (s *EventStream) Emit(ctx context.Context, events ...profile.Event) {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
-	now := s.now().UTC().Format(EventTimeFormat)
+	now := s.now().UTC().Format(profile.EventTimeFormat)
 	cmds := make(rueidis.Commands, len(events))
 	for i, e := range events {
 		cmds[i] = s.xadd(e, now)
@@ -148,7 +145,7 @@ func decodeEvent(x rueidis.XRangeEntry) (profile.Event, error) {
 	if e.UserID, err = uuid.Parse(f[evUser]); err != nil {
 		errs = append(errs, fmt.Errorf("user_id: %w", err))
 	}
-	if e.Time, err = time.Parse(EventTimeFormat, f[evTime]); err != nil {
+	if e.Time, err = time.Parse(profile.EventTimeFormat, f[evTime]); err != nil {
 		errs = append(errs, fmt.Errorf("time: %w", err))
 	}
 	if d, ok := f[evDuration]; ok {
