@@ -202,6 +202,16 @@ func (s *EventStream) EnsureGroup(ctx context.Context) error {
 	return nil
 }
 
+// regroup answers NOGROUP, a stream deleted with its group (FLUSHALL, a
+// failover to a replica that had not seen it), by creating them again:
+// nil then, else err.
+func (s *EventStream) regroup(ctx context.Context, err error) error {
+	if re, ok := rueidis.IsRedisErr(err); !ok || !strings.HasPrefix(re.Error(), "NOGROUP") {
+		return err
+	}
+	return s.EnsureGroup(ctx)
+}
+
 // Read hands this instance up to count events that no consumer of the
 // group has been given yet, waiting up to block for one. Each stays
 // pending until Ack.
@@ -217,6 +227,9 @@ func (s *EventStream) Read(ctx context.Context, count int64, block time.Duration
 		return nil, nil // nothing new within block
 	}
 	if err != nil {
+		if err = s.regroup(ctx, err); err == nil {
+			return nil, nil
+		}
 		return nil, fmt.Errorf("redisrepo: read new events: %w", err)
 	}
 	return decodeEvents(res[s.key])
@@ -233,6 +246,9 @@ func (s *EventStream) Claim(ctx context.Context, minIdle time.Duration, count in
 		err = fmt.Errorf("%d elements in the reply", len(reply))
 	}
 	if err != nil {
+		if err = s.regroup(ctx, err); err == nil {
+			return nil, nil
+		}
 		return nil, fmt.Errorf("redisrepo: claim events: %w", err)
 	}
 	xs, err := reply[1].AsXRange()

@@ -43,14 +43,21 @@ func testEventStreamRecordsSessions(t *testing.T, e env) {
 	tokens := redisrepo.NewTokenStore(e.client, redisrepo.TokenOptions{MaxSessions: 2, FenceTTL: time.Minute, Events: stream})
 	uid := uuid.New()
 	t0 := time.Now()
+	profiles := newProfileStore(e.client, redisrepo.ProfileOptions{})
 	create := func(i int) string {
-		id := fmt.Sprintf("s%d", i)
-		mustCreate(t, tokens, newSession(uid, id, t0.Add(time.Duration(i)*time.Millisecond)), time.Hour)
-		return id
+		// A login reads the fence first: a revoke-all before it raised it.
+		fence, err := profiles.Fence(ctx, uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newSession(uid, fmt.Sprintf("s%d", i), t0.Add(time.Duration(i)*time.Millisecond))
+		s.Fence = fence
+		mustCreate(t, tokens, s, time.Hour)
+		return s.ID
 	}
 	create(1)
 	create(2)
-	create(3) // over the cap of 2: s1, least recently seen, ends
+	create(3)     // over the cap of 2: s1, least recently seen, ends
 	for range 2 { // the second finds nothing: no second event
 		if err := tokens.Revoke(profile.WithReason(ctx, profile.ReasonLogout), uid, "s2"); err != nil {
 			t.Fatal(err)
