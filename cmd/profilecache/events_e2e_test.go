@@ -69,6 +69,26 @@ func streamEntries(t *testing.T, c rueidis.Client) []rueidis.XRangeEntry {
 // The stream holds, in order, what a scripted sequence of requests to the
 // real program did to alice's sessions and profile, with the documented
 // fields and nothing that could sign anyone in or identify them beyond the
+// wantStream is what testE2EEventStream's requests leave in the stream:
+// type, reason, and which of its sessions.
+var wantStream = []string{
+	"profile.reloaded login", "session.created login s1",
+	"profile.reloaded login", "session.created login s2",
+	"profile.reloaded login", "session.created login s3", "session.revoked limit s1",
+	"session.revoked logout s3",
+	"profile.reloaded login", "session.created login s4",
+	"session.revoked revoke s2",
+	"profile.reloaded refresh",
+	"profile.invalidated profile_changed",
+	"profile.reloaded miss",
+	"profile.reloaded login", "session.timed_out idle s4", "session.created login s5",
+	"session.revoked logout_all s5",
+	"profile.reloaded login", "session.created login s6",
+	"session.revoked credentials_changed s6",
+	"profile.reloaded login", "session.created login s7",
+	"session.revoked erased s7", "profile.invalidated erased",
+}
+
 // user id.
 func TestE2EEventStream(t *testing.T) { redistest.Targets(t, testE2EEventStream) }
 
@@ -119,56 +139,50 @@ func testE2EEventStream(t *testing.T, target redistest.Target) {
 	for i, ss := range s[1:] {
 		name[ss.id] = "s" + string(rune('1'+i))
 	}
-	want := []string{
-		"profile.reloaded login", "session.created login s1",
-		"profile.reloaded login", "session.created login s2",
-		"profile.reloaded login", "session.created login s3", "session.revoked limit s1",
-		"session.revoked logout s3",
-		"profile.reloaded login", "session.created login s4",
-		"session.revoked revoke s2",
-		"profile.reloaded refresh",
-		"profile.invalidated profile_changed",
-		"profile.reloaded miss",
-		"profile.reloaded login", "session.timed_out idle s4", "session.created login s5",
-		"session.revoked logout_all s5",
-		"profile.reloaded login", "session.created login s6",
-		"session.revoked credentials_changed s6",
-		"profile.reloaded login", "session.created login s7",
-		"session.revoked erased s7", "profile.invalidated erased",
-	}
-	entries := streamEntries(t, e.redis)
 	var got []string
-	fields := []string{"type", "reason", "user_id", "session_id", "time", "instance", "duration_ms"}
-	for _, x := range entries {
+	for _, x := range streamEntries(t, e.redis) {
 		f := x.FieldValues
 		got = append(got, strings.TrimSpace(f["type"]+" "+f["reason"]+" "+name[f["session_id"]]))
-		if f["user_id"] != uid || f["instance"] == "" {
-			t.Errorf("entry %s: user_id %q instance %q, want %s and an instance", x.ID, f["user_id"], f["instance"], uid)
-		}
-		if _, err := time.Parse(profile.EventTimeFormat, f["time"]); err != nil {
-			t.Errorf("entry %s: time: %v", x.ID, err)
-		}
-		if _, ok := f["duration_ms"]; ok != (f["type"] == profile.EventProfileReloaded) {
-			t.Errorf("entry %s: duration_ms on a %s: %v", x.ID, f["type"], ok)
-		}
-		for k, v := range f {
-			if !slices.Contains(fields, k) {
-				t.Errorf("entry %s has an undocumented field %q", x.ID, k)
-			}
-			for _, secret := range []string{email, password, "Go-http-client"} {
-				if strings.Contains(v, secret) {
-					t.Errorf("entry %s field %s holds %q", x.ID, k, secret)
-				}
-			}
-			for _, ss := range s[1:] {
-				if strings.Contains(v, ss.sid) || strings.Contains(v, ss.token) {
-					t.Errorf("entry %s field %s holds a session's token", x.ID, k)
-				}
-			}
-		}
+		checkEntry(t, x, uid, append([]string{email, password, "Go-http-client"}, sessionSecrets(s[1:])...))
 	}
-	if !slices.Equal(got, want) {
+	if want := wantStream; !slices.Equal(got, want) {
 		t.Fatalf("stream:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// sessionSecrets are what must never leave the service: tokens and JWTs.
+func sessionSecrets(ss []apiSession) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.sid, s.token)
+	}
+	return out
+}
+
+// checkEntry checks one stream entry of user uid: the documented fields,
+// well-formed, and none of secrets in any value.
+func checkEntry(t *testing.T, x rueidis.XRangeEntry, uid string, secrets []string) {
+	t.Helper()
+	fields := []string{"type", "reason", "user_id", "session_id", "time", "instance", "duration_ms"}
+	f := x.FieldValues
+	if f["user_id"] != uid || f["instance"] == "" {
+		t.Errorf("entry %s: user_id %q instance %q, want %s and an instance", x.ID, f["user_id"], f["instance"], uid)
+	}
+	if _, err := time.Parse(profile.EventTimeFormat, f["time"]); err != nil {
+		t.Errorf("entry %s: time: %v", x.ID, err)
+	}
+	if _, ok := f["duration_ms"]; ok != (f["type"] == profile.EventProfileReloaded) {
+		t.Errorf("entry %s: duration_ms on a %s: %v", x.ID, f["type"], ok)
+	}
+	for k, v := range f {
+		if !slices.Contains(fields, k) {
+			t.Errorf("entry %s has an undocumented field %q", x.ID, k)
+		}
+		for _, secret := range secrets {
+			if strings.Contains(v, secret) {
+				t.Errorf("entry %s field %s holds a secret (a token, an email, a password, a user agent)", x.ID, k)
+			}
+		}
 	}
 }
 
@@ -202,6 +216,35 @@ func TestE2EEventWebhook(t *testing.T) {
 	ds := rc.WaitFor(t, "second delivery of the last event", func(ds []webhooktest.Delivery) bool {
 		return slices.ContainsFunc(ds, func(d webhooktest.Delivery) bool { return d.ID == last && d.Nth == 2 })
 	})
+	checkDeliveries(t, entries, ds, "web-1")
+	counts := map[string]int{}
+	for _, d := range ds {
+		counts[d.ID]++
+	}
+	for i, x := range entries {
+		want := 2
+		if x.FieldValues["reason"] == profile.ReasonLogout {
+			want = 1
+		}
+		if counts[x.ID] != want {
+			t.Errorf("entry %d (%s %s): %d deliveries, want %d", i, x.FieldValues["type"], x.FieldValues["reason"], counts[x.ID], want)
+		}
+	}
+	// The receiver records a delivery before it answers: the deliverer
+	// counts it a moment later.
+	waitMetrics(t, e, `profilecache_events_webhook_total{result="delivered"} 4`,
+		`profilecache_events_webhook_total{result="dead"} 1`, `profilecache_events_webhook_total{result="retry"} 4`,
+		`profilecache_events_lost_total 0`)
+	if !regexp.MustCompile(`"msg":"events: delivery given up".*"why":"the receiver refused it with 400"`).MatchString(e.log.String()) {
+		t.Errorf("no log line for the given-up event")
+	}
+}
+
+// checkDeliveries: every entry was delivered, first in stream order, every
+// delivery of an id with the same bytes, each signed, the body holding the
+// entry's fields, its id and the instance that recorded it.
+func checkDeliveries(t *testing.T, entries []rueidis.XRangeEntry, ds []webhooktest.Delivery, instance string) {
+	t.Helper()
 	bodies := map[string][]byte{}
 	var order []string
 	for _, d := range ds {
@@ -222,8 +265,8 @@ func TestE2EEventWebhook(t *testing.T) {
 		if err := json.Unmarshal(bodies[x.ID], &body); err != nil {
 			t.Fatalf("body of %s: %v", x.ID, err)
 		}
-		if body["id"] != x.ID || body["instance"] != "web-1" {
-			t.Errorf("body %s: want id %s, instance web-1", bodies[x.ID], x.ID)
+		if body["id"] != x.ID || body["instance"] != instance {
+			t.Errorf("body %s: want id %s, instance %s", bodies[x.ID], x.ID, instance)
 		}
 		for k, v := range x.FieldValues {
 			if k != "duration_ms" && body[k] != v {
@@ -234,36 +277,20 @@ func TestE2EEventWebhook(t *testing.T) {
 	if !slices.Equal(order, ids) {
 		t.Errorf("first deliveries in order %v, want the stream's %v", order, ids)
 	}
-	counts := map[string]int{}
-	for _, d := range ds {
-		counts[d.ID]++
-	}
-	for i, x := range entries {
-		want := 2
-		if x.FieldValues["reason"] == profile.ReasonLogout {
-			want = 1
-		}
-		if counts[x.ID] != want {
-			t.Errorf("entry %d (%s %s): %d deliveries, want %d", i, x.FieldValues["type"], x.FieldValues["reason"], counts[x.ID], want)
-		}
-	}
-	// The receiver records a delivery before it answers: the deliverer
-	// counts it a moment later.
-	wantMetrics := []string{`profilecache_events_webhook_total{result="delivered"} 4`,
-		`profilecache_events_webhook_total{result="dead"} 1`, `profilecache_events_webhook_total{result="retry"} 4`,
-		`profilecache_events_lost_total 0`}
+}
+
+// waitMetrics polls /metrics until it has every line of want.
+func waitMetrics(t *testing.T, e *e2e, want ...string) {
+	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		_, metrics := e.do(&http.Client{}, "GET", "/metrics", nil)
-		missing := slices.DeleteFunc(slices.Clone(wantMetrics), func(m string) bool { return strings.Contains(metrics, m) })
+		missing := slices.DeleteFunc(slices.Clone(want), func(m string) bool { return strings.Contains(metrics, m) })
 		if len(missing) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("metrics lack %q:\n%s", missing, grepLines(metrics, "events"))
 		}
-	}
-	if !regexp.MustCompile(`"msg":"events: delivery given up".*"why":"the receiver refused it with 400"`).MatchString(e.log.String()) {
-		t.Errorf("no log line for the given-up event")
 	}
 }
 
@@ -362,7 +389,12 @@ func TestE2EEventWebhookSurvivesAKilledInstance(t *testing.T) {
 	if body.Instance != "instance-a" {
 		t.Errorf("the event says instance %q recorded it, want instance-a", body.Instance)
 	}
-	// Nothing is left pending in the group once B has delivered.
+	waitNothingPending(t, client)
+}
+
+// waitNothingPending polls until the delivery group has no pending entry.
+func waitNothingPending(t *testing.T, client rueidis.Client) {
+	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		pending, err := client.Do(context.Background(), client.B().Xpending().Key("pc:events").Group("pc-webhook").Build()).ToArray()
 		if err != nil {
