@@ -178,17 +178,7 @@ func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Dur
 	// cache may still hold them for a few ms (revoked.go).
 	t.revoked.add(ended.limit...)
 	t.revoked.add(ended.aged...)
-	if !ended.empty() || err == nil {
-		// In the order the script did it: expired ones out, the new one
-		// in, then the least recently seen ones over the cap.
-		evs := sessionEvents(nil, s.UserID, profile.EventSessionTimedOut, profile.ReasonIdle, ended.gone)
-		evs = sessionEvents(evs, s.UserID, profile.EventSessionTimedOut, profile.ReasonAbsolute, ended.aged)
-		if err == nil {
-			evs = sessionEvents(evs, s.UserID, profile.EventSessionCreated, profile.ReasonLogin, []string{s.ID})
-		}
-		evs = sessionEvents(evs, s.UserID, profile.EventSessionRevoked, profile.ReasonLimit, ended.limit)
-		t.events.Emit(ctx, evs...)
-	}
+	t.events.Emit(ctx, ended.events(s, err == nil)...)
 	if err != nil {
 		return fmt.Errorf("redisrepo: create session: %w", fencedErr(err))
 	}
@@ -203,7 +193,17 @@ type createReply struct {
 	gone  []string // their token had expired
 }
 
-func (c createReply) empty() bool { return len(c.limit)+len(c.aged)+len(c.gone) == 0 }
+// events are the events of a create of s, in the order the script did
+// it: expired sessions out, s in (if created), then the least recently
+// seen ones over the cap.
+func (c createReply) events(s profile.Session, created bool) []profile.Event {
+	evs := sessionEvents(nil, s.UserID, profile.EventSessionTimedOut, profile.ReasonIdle, c.gone)
+	evs = sessionEvents(evs, s.UserID, profile.EventSessionTimedOut, profile.ReasonAbsolute, c.aged)
+	if created {
+		evs = sessionEvents(evs, s.UserID, profile.EventSessionCreated, profile.ReasonLogin, []string{s.ID})
+	}
+	return sessionEvents(evs, s.UserID, profile.EventSessionRevoked, profile.ReasonLimit, c.limit)
+}
 
 func parseCreateReply(r rueidis.RedisResult) (createReply, error) {
 	var c createReply
