@@ -192,14 +192,14 @@ func (m *Manager) checkSession(ctx context.Context, src source, jv verifiedJWT, 
 
 	deadline := s.Created.Add(m.maxAge)
 	if !now.Before(deadline) {
-		m.revoke(ctx, userID, sessionID)
+		m.revoke(profile.WithReason(ctx, profile.ReasonAbsolute), userID, sessionID)
 		return m.reject(ctx, src, rejAbsoluteTimeout, who()...)
 	}
 	idle := now.Sub(s.LastSeen)
 	// The store's TTL normally ends an idle session; this catches stores
 	// whose TTLs do not run in real time (the embedded Redis).
 	if idle >= m.ttl {
-		m.revoke(ctx, userID, sessionID)
+		m.revoke(profile.WithReason(ctx, profile.ReasonIdle), userID, sessionID)
 		return m.reject(ctx, src, rejIdle, who()...)
 	}
 	if idle < m.touchEvery || m.readOnly {
@@ -297,9 +297,10 @@ func (m *Manager) reject(ctx context.Context, src source, r rejection, attrs ...
 	return r.err
 }
 
-// revoke ends a session that has timed out. Best effort: if the store fails,
-// the session still cannot be used, and its TTL removes it. A ReadOnly
-// Manager leaves that to the TTL.
+// revoke ends a session that has timed out (ctx says which timeout, for the
+// event the store records). Best effort: if the store fails, the session
+// still cannot be used, and its TTL removes it. A ReadOnly Manager leaves
+// that to the TTL.
 func (m *Manager) revoke(ctx context.Context, userID uuid.UUID, sessionID string) {
 	if m.readOnly {
 		return

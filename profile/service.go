@@ -39,6 +39,9 @@ type Options struct {
 	// Accounts ends sessions for CredentialsChanged and Erase; without it
 	// those return an error.
 	Accounts Accounts
+	// Events records every reload that saved a profile and every
+	// invalidation (events.go). Default NoEvents.
+	Events Events
 }
 
 // Service is the profile cache: reads go to the store, and a miss reloads the
@@ -70,6 +73,9 @@ func NewService(b Backend, s Store, l Locker, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Events == nil {
+		opts.Events = NoEvents{}
+	}
 	return &Service{backend: b, store: s, locker: l, opts: opts}
 }
 
@@ -95,7 +101,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (uuid.UUID,
 	if err != nil {
 		return uuid.Nil, "", fmt.Errorf("login: %w", unavailable(err))
 	}
-	if err := s.reload(ctx, id, nil, false); err != nil {
+	if err := s.reload(WithReason(ctx, ReasonLogin), id, nil, false); err != nil {
 		return uuid.Nil, "", fmt.Errorf("login: preload: %w", err)
 	}
 	return id, fence, nil
@@ -119,7 +125,7 @@ func (s *Service) Read(ctx context.Context, userID uuid.UUID, q Query) (View, er
 	if err == nil {
 		return v, nil
 	}
-	if err := s.reload(ctx, userID, &q, false); err != nil {
+	if err := s.reload(WithReason(ctx, ReasonMiss), userID, &q, false); err != nil {
 		return View{}, err
 	}
 	v, err = s.store.Read(ctx, userID, q)
@@ -143,7 +149,7 @@ func (s *Service) Refresh(ctx context.Context, userID uuid.UUID) error {
 	if err := s.tooSoon(ctx, userID); err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
-	return s.reload(ctx, userID, nil, s.opts.RefreshCooldown > 0)
+	return s.reload(WithReason(ctx, ReasonRefresh), userID, nil, s.opts.RefreshCooldown > 0)
 }
 
 // tooSoon returns a *TooSoonError while the stored profile is younger than
@@ -174,6 +180,7 @@ func (s *Service) Invalidate(ctx context.Context, userID uuid.UUID) error {
 	if err := s.store.Delete(ctx, userID); err != nil {
 		return fmt.Errorf("invalidate: %w", err)
 	}
+	s.opts.Events.Emit(ctx, Event{Type: EventProfileInvalidated, Reason: ReasonInvalidate, UserID: userID})
 	return nil
 }
 
@@ -321,6 +328,10 @@ func (s *Service) load(ctx context.Context, userID uuid.UUID) (err error) {
 	if err := s.store.Save(ctx, p, fence); err != nil {
 		return fmt.Errorf("save profile: %w", unavailable(err))
 	}
+	// The reason came with ctx from Login, Read or Refresh: the flight's
+	// context keeps the first caller's values.
+	s.opts.Events.Emit(ctx, Event{Type: EventProfileReloaded, Reason: ReasonFrom(ctx, ReasonMiss),
+		UserID: userID, Duration: time.Since(start)})
 	return nil
 }
 

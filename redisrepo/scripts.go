@@ -207,7 +207,9 @@ return 1
 // ARGV[7] max-age cutoff (unix ms; entries created before it are dead),
 // ARGV[8] index ttl ms, ARGV[9] max sessions, ARGV[10] session key prefix,
 // ARGV[11] data key suffix, ARGV[12] the fence read when the login began.
-// Returns the ids of the sessions it ended that were alive.
+// Returns {ids of the sessions it ended for the cap, ids of live sessions it
+// ended past the max age, ids of entries whose token had expired}, so that
+// each gets its event (createReply).
 //
 // Its source is kept as well: a login that waits for replicas sends it
 // itself, on a dedicated connection (replicas.go).
@@ -222,10 +224,14 @@ local function unlink(sid)
   redis.call('UNLINK', prefix .. sid, prefix .. sid .. dsuf)
   redis.call('ZREM', KEYS[2], sid)
 end
-local ended = {}
+local limit, aged, gone = {}, {}, {}
 for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[7])) do
-  if sid ~= id and redis.call('EXISTS', prefix .. sid) == 1 then
-    ended[#ended + 1] = sid
+  if sid ~= id then
+    if redis.call('EXISTS', prefix .. sid) == 1 then
+      aged[#aged + 1] = sid
+    else
+      gone[#gone + 1] = sid
+    end
   end
   unlink(sid)
 end
@@ -233,6 +239,7 @@ local others = {}
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   if sid ~= id then
     if redis.call('EXISTS', prefix .. sid) == 0 then
+      gone[#gone + 1] = sid
       unlink(sid)
     else
       local f = redis.call('HMGET', prefix .. sid, %[1]q, %[2]q)
@@ -253,10 +260,10 @@ if over > 0 then
   end)
   for i = 1, over do
     unlink(others[i][1])
-    ended[#ended + 1] = others[i][1]
+    limit[#limit + 1] = others[i][1]
   end
 end
-return ended
+return {limit, aged, gone}
 `, sessSeen, sessCreated, sessUID, sessUA)
 
 // revokeAllScript ends every session in the user's index and raises the
@@ -264,18 +271,21 @@ return ended
 //
 // KEYS[1] index, KEYS[2] fence. ARGV[1] session key prefix, ARGV[2] data key
 // suffix, ARGV[3] new fence value, ARGV[4] fence ttl ms.
-// Returns {number of sessions that were still alive, every indexed id}.
+// Returns {number of sessions that were still alive, every indexed id, the
+// ids of those alive}.
 var revokeAllScript = rueidis.NewLuaScript(`
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-local live = 0
+local live = {}
 for _, id in ipairs(ids) do
   local k = ARGV[1] .. id
-  live = live + redis.call('UNLINK', k)
+  if redis.call('UNLINK', k) == 1 then
+    live[#live + 1] = id
+  end
   redis.call('UNLINK', k .. ARGV[2])
 end
 redis.call('DEL', KEYS[1])
-return {live, ids}
+return {#live, ids, live}
 `)
 
 // putDataScript stores one data entry of a live session, with the session's
@@ -316,7 +326,8 @@ return 1
 // their data and the index, meta and the reload lock, in one atomic step
 // bounded by the session cap. The generation meta pointed at is left to the
 // caller, which deletes it in batches: nothing points at it any more.
-// Returns {every indexed session id, the generation or false}.
+// Returns {every indexed session id, the generation or false, the ids of the
+// sessions that were alive}.
 //
 // KEYS[1] index, KEYS[2] fence, KEYS[3] meta, KEYS[4] lock. ARGV[1] session
 // key prefix, ARGV[2] data key suffix, ARGV[3] new fence value, ARGV[4]
@@ -324,10 +335,14 @@ return 1
 var eraseScript = rueidis.NewLuaScript(luaLayout + `
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local live = {}
 for _, id in ipairs(ids) do
-  redis.call('UNLINK', ARGV[1] .. id, ARGV[1] .. id .. ARGV[2])
+  if redis.call('UNLINK', ARGV[1] .. id) == 1 then
+    live[#live + 1] = id
+  end
+  redis.call('UNLINK', ARGV[1] .. id .. ARGV[2])
 end
 local gen = redis.call('HGET', KEYS[3], F_GEN)
 redis.call('UNLINK', KEYS[1], KEYS[3], KEYS[4])
-return {ids, gen}
+return {ids, gen, live}
 `)

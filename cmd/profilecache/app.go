@@ -113,6 +113,11 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	} else if waitReplicas > 0 {
 		logger.Info("logins wait for replicas to confirm their session", "replicas", waitReplicas, "at_most", cfg.RedisTimeout)
 	}
+	evs, err := newEvents(cfg, client, m, logger)
+	if err != nil {
+		closeRedis()
+		return nil, err
+	}
 	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger})
 	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{
 		IndexTTL:     cfg.SessionMaxAge,
@@ -122,6 +127,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		WaitReplicas: waitReplicas,
 		WaitTimeout:  cfg.RedisTimeout,
 		Logger:       logger,
+		Events:       evs.recorder,
 	})
 	svc := profile.NewService(backend, store, store, profile.Options{
 		BackendTimeout:  cfg.BackendTimeout,
@@ -130,6 +136,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		OnBackendLoad:   m.BackendLoad,
 		OnLockWait:      m.LockWait,
 		Accounts:        tokens,
+		Events:          evs.recorder,
 	})
 	// Login budgets in Redis, shared by every instance: pc:rl:{a:<address>}
 	// and pc:rl:{e:<hashed email>}.
@@ -189,7 +196,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		"login_account_rate", cfg.LoginAccountRate, "login_account_burst", cfg.LoginAccountBurst,
 		"max_sessions_per_user", cfg.MaxSessions, "session_data_max_bytes", cfg.SessionDataMaxBytes,
 		"backend", cfg.redactedBackend(), "backend_token", cfg.BackendToken != "", "webhook", cfg.WebhookSecret != "",
-		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String(),
+		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String(), "events", cfg.Events, "events_webhook", cfg.EventsWebhookURL != "",
 		"read_timeout", cfg.ReadTimeout.String(), "write_timeout", cfg.WriteTimeout.String())
-	return &app{Handler: srv.Handler(), Profile: svc, close: closeRedis}, nil
+	stopEvents := evs.start()
+	return &app{Handler: srv.Handler(), Profile: svc, close: func() { stopEvents(); closeRedis() }}, nil
 }

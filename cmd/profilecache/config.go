@@ -65,6 +65,8 @@ type Config struct {
 	RedisSentinelPassword string
 	// The real backend, its webhook, pprof and the log level: config_ext.go.
 	extConfig
+	// The event stream and its webhook: events.go.
+	eventsConfig
 }
 
 const minSecretLen = 32
@@ -197,6 +199,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	fs := flag.NewFlagSet("profilecache", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfg.extConfig.register(env, fs)
+	cfg.eventsConfig.register(env)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env ADDR)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis URL; empty starts an embedded in-memory Redis (env REDIS_URL)")
 	fs.DurationVar(&cfg.BackendLatency, "backend-latency", cfg.BackendLatency, "mock CRM latency (env BACKEND_LATENCY)")
@@ -265,6 +268,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("WRITE_TIMEOUT (%s) must be longer than 2 × BACKEND_TIMEOUT + 2s (%s): a login that loads a profile takes that long", cfg.WriteTimeout, floor))
 	}
 	errs = append(errs, cfg.extConfig.check()...)
+	errs = append(errs, cfg.eventsConfig.check()...)
 	return cfg, errors.Join(errs...)
 }
 
