@@ -34,6 +34,9 @@ type config struct {
 	stallReaders   int
 	stallRate      int // reads per second over all readers; 0: each as fast as it can
 	stallRounds    int
+	// Freshness (fresh.go).
+	freshRate     int
+	freshDuration time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -61,6 +64,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.stallReaders, "stall-readers", 64, "stalls: HTTP clients reading alice's and bob's pages while carol logs in")
 	fs.IntVar(&cfg.stallRounds, "stall-rounds", 3, "stalls: rounds, each tree once per round; the longest stall is the median of the rounds'")
 	fs.IntVar(&cfg.stallRate, "stall-rate", 1000, "stalls: the readers' reads per second, all together, at planned times (latency counts from the planned time); 0: each reads as fast as it can, which saturates a small machine and measures its CPU, not Redis")
+	fs.IntVar(&cfg.freshRate, "fresh-rate", 320, "fresh: reads per second over both instances (32 clients reading 10 times a second)")
+	fs.DurationVar(&cfg.freshDuration, "fresh-duration", time.Minute, "fresh: length of each run")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -80,6 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("need -threads >= 1 and -conns >= -threads")
 	case cfg.stallReaders < 1 || cfg.stallRate < 0 || cfg.stallRounds < 1:
 		return cfg, fmt.Errorf("need -stall-readers >= 1, -stall-rate >= 0 and -stall-rounds >= 1")
+	case cfg.freshRate < 2 || cfg.freshDuration < time.Second:
+		return cfg, fmt.Errorf("need -fresh-rate >= 2 and -fresh-duration >= 1s")
 	}
 	return cfg, nil
 }
@@ -164,7 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := exec.LookPath("wrk"); err != nil && cfg.parts.only != onlyStalls {
+	if _, err := exec.LookPath("wrk"); err != nil && cfg.parts.only != onlyStalls && cfg.parts.only != onlyFresh {
 		return fmt.Errorf("wrk not found: run `make bench`, which installs it (scripts/ensure-deps.sh wrk)")
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
@@ -211,6 +218,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer rds.rdb.Close()
 	if cfg.parts.only == onlyStalls { // needs none of the other servers
 		return runStalls(ctx, cfg, p, ours, rds, stdout, say)
+	}
+	if cfg.parts.only == onlyFresh { // likewise
+		return runFresh(ctx, cfg, p, ours, rds, stdout, say)
 	}
 
 	servers, err := startServers(ctx, p, cfg, self, ours, redisAddr)
