@@ -34,6 +34,7 @@ type config struct {
 	stallReaders   int
 	stallRate      int // reads per second over all readers; 0: each as fast as it can
 	stallRounds    int
+	stallFIFO      bool // redis-server's threads in SCHED_FIFO for the stalls part
 	// Freshness (fresh.go).
 	freshRate     int
 	freshDuration time.Duration
@@ -63,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.stallsBaseline, "stalls-baseline", "", "stalls: also measure the profilecache in this tree, as \"before\" (e.g. `git worktree add /tmp/before main`)")
 	fs.IntVar(&cfg.stallReaders, "stall-readers", 64, "stalls: HTTP clients reading alice's and bob's pages while carol logs in")
 	fs.IntVar(&cfg.stallRounds, "stall-rounds", 3, "stalls: rounds, each tree once per round; the longest stall is the median of the rounds'")
+	fs.BoolVar(&cfg.stallFIFO, "stalls-fifo", false, "stalls: run redis-server's threads in SCHED_FIFO (chrt; needs CAP_SYS_NICE), as if Redis had a core of its own: on a shared machine the OS otherwise pauses Redis mid-command for other processes, which even nice -20 does not prevent, and the latency monitor counts those pauses as the command's")
 	fs.IntVar(&cfg.stallRate, "stall-rate", 1000, "stalls: the readers' reads per second, all together, at planned times (latency counts from the planned time); 0: each reads as fast as it can, which saturates a small machine and measures its CPU, not Redis")
 	fs.IntVar(&cfg.freshRate, "fresh-rate", 320, "fresh: reads per second over both instances (32 clients reading 10 times a second)")
 	fs.DurationVar(&cfg.freshDuration, "fresh-duration", time.Minute, "fresh: length of each run")
