@@ -60,27 +60,14 @@ func measureFresh(ctx context.Context, cfg config, p *procs, ours string, rds *p
 	if err := rds.flushAll(ctx); err != nil {
 		return freshRun{}, err
 	}
-	var inst []*server
+	inst, err := startFreshPair(ctx, cfg, p, ours, rds, mode)
 	defer func() {
 		for _, s := range inst {
 			stopChild(s.child)
 		}
 	}()
-	for i := 1; i <= 2; i++ {
-		addr, err := freeAddr()
-		if err != nil {
-			return freshRun{}, err
-		}
-		env := append(oursEnv(cfg, addr, rds.addr), "BACKEND_LATENCY=300ms", "PROFILE_FRESH="+mode, "LOG_LEVEL=warn")
-		c, err := p.start(fmt.Sprintf("profilecache-fresh-%d", i), ours, nil, env)
-		if err != nil {
-			return freshRun{}, err
-		}
-		s := &server{name: srvOurs, url: "http://" + addr, child: c, auth: map[string][]string{}}
-		inst = append(inst, s)
-		if err := waitHTTP(ctx, c, s.url+"/healthz"); err != nil {
-			return freshRun{}, err
-		}
+	if err != nil {
+		return freshRun{}, err
 	}
 	auth, err := login(ctx, inst[0], "alice")
 	if err != nil {
@@ -96,6 +83,31 @@ func measureFresh(ctx context.Context, cfg config, p *procs, ours string, rds *p
 	if err != nil {
 		return freshRun{}, err
 	}
+	samples, err := attackPair(ctx, cfg, inst, path, auth)
+	if err != nil {
+		return freshRun{}, err
+	}
+	after, err := freshCounters(ctx, inst)
+	if err != nil {
+		return freshRun{}, err
+	}
+	d := func(k string) float64 { return after[k] - before[k] }
+	return freshRun{
+		mode: mode,
+		res:  summarize(samples, cfg.freshRate),
+		// A whole-profile load loads orders too.
+		ordersLoads: d(`profilecache_section_reloads_total{outcome="ok",section="orders"}`) +
+			d(`profilecache_section_reloads_total{outcome="error",section="orders"}`) +
+			d(`profilecache_backend_loads_total{result="ok"}`) + d(`profilecache_backend_loads_total{result="error"}`),
+		reloadFails: d(`profilecache_section_reloads_total{outcome="error",section="orders"}`),
+		waited:      d(`profilecache_read_waits_total{reason="miss"}`) + d(`profilecache_read_waits_total{reason="stale_max"}`),
+		stale:       d(`profilecache_stale_sections_total{section="orders"}`),
+	}, nil
+}
+
+// attackPair reads path on every instance at once, splitting the rate and
+// the requests in flight evenly, and returns every sample.
+func attackPair(ctx context.Context, cfg config, inst []*server, path string, auth []string) ([]sample, error) {
 	var (
 		mu      sync.Mutex
 		samples []sample
@@ -118,24 +130,32 @@ func measureFresh(ctx context.Context, cfg config, p *procs, ours string, rds *p
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		return freshRun{}, errs[0]
+		return nil, errs[0]
 	}
-	after, err := freshCounters(ctx, inst)
-	if err != nil {
-		return freshRun{}, err
+	return samples, nil
+}
+
+// startFreshPair starts two instances with the mock CRM at 300 ms and
+// PROFILE_FRESH=mode; it returns those it started, also on error.
+func startFreshPair(ctx context.Context, cfg config, p *procs, ours string, rds *privateRedis, mode string) ([]*server, error) {
+	var inst []*server
+	for i := 1; i <= 2; i++ {
+		addr, err := freeAddr()
+		if err != nil {
+			return inst, err
+		}
+		env := append(oursEnv(cfg, addr, rds.addr), "BACKEND_LATENCY=300ms", "PROFILE_FRESH="+mode, "LOG_LEVEL=warn")
+		c, err := p.start(fmt.Sprintf("profilecache-fresh-%d", i), ours, nil, env)
+		if err != nil {
+			return inst, err
+		}
+		s := &server{name: srvOurs, url: "http://" + addr, child: c, auth: map[string][]string{}}
+		inst = append(inst, s)
+		if err := waitHTTP(ctx, c, s.url+"/healthz"); err != nil {
+			return inst, err
+		}
 	}
-	d := func(k string) float64 { return after[k] - before[k] }
-	return freshRun{
-		mode: mode,
-		res:  summarize(samples, cfg.freshRate),
-		// A whole-profile load loads orders too.
-		ordersLoads: d(`profilecache_section_reloads_total{outcome="ok",section="orders"}`) +
-			d(`profilecache_section_reloads_total{outcome="error",section="orders"}`) +
-			d(`profilecache_backend_loads_total{result="ok"}`) + d(`profilecache_backend_loads_total{result="error"}`),
-		reloadFails: d(`profilecache_section_reloads_total{outcome="error",section="orders"}`),
-		waited:      d(`profilecache_read_waits_total{reason="miss"}`) + d(`profilecache_read_waits_total{reason="stale_max"}`),
-		stale:       d(`profilecache_stale_sections_total{section="orders"}`),
-	}, nil
+	return inst, nil
 }
 
 var sampleLine = regexp.MustCompile(`(?m)^(profilecache_(?:section_reloads|backend_loads|read_waits|stale_sections)_total\{[^}]*\}) (\S+)$`)

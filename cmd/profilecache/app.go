@@ -46,7 +46,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	// Reload waiters are woken by invalidations (redisrepo/wake.go); the
 	// embedded server has none, and they poll.
 	var wakeups *redisrepo.Wakeups
-	closeRedis := func() {}
+	var closeRedis func()
 	if cfg.RedisURL == "" {
 		c, stop, err := redisrepo.StartEmbedded()
 		if err != nil {
