@@ -73,12 +73,13 @@ type payload struct {
 	Time       string `json:"time"`
 	Instance   string `json:"instance"`
 	DurationMS *int64 `json:"duration_ms,omitempty"`
+	Section    string `json:"section,omitempty"`
 }
 
 // Body is the JSON body that delivers e.
 func Body(e profile.Event) []byte {
 	p := payload{ID: e.ID, Type: e.Type, Reason: e.Reason, UserID: e.UserID.String(), SessionID: e.SessionID,
-		Time: e.Time.UTC().Format(profile.EventTimeFormat), Instance: e.Instance}
+		Time: e.Time.UTC().Format(profile.EventTimeFormat), Instance: e.Instance, Section: e.Section}
 	if e.Type == profile.EventProfileReloaded {
 		ms := e.Duration.Milliseconds()
 		p.DurationMS = &ms

@@ -34,6 +34,7 @@ const (
 	ReasonRefresh            = "refresh"             // POST /api/me/refresh
 	ReasonProfileChanged     = "profile_changed"     // the CRM's webhook
 	ReasonInvalidate         = "invalidate"          // Service.Invalidate
+	ReasonStale              = "stale"               // one section past (or near) its PROFILE_FRESH window
 )
 
 // Event is one thing that happened. It names the user and the public
@@ -45,6 +46,9 @@ type Event struct {
 	SessionID string // session events only
 	// Duration is how long the backend load of a profile.reloaded took.
 	Duration time.Duration
+	// Section is the one section a profile.reloaded with ReasonStale
+	// reloaded (Section.String); empty for a whole profile.
+	Section string
 
 	// Filled in by the recorder, not by the emitter.
 	ID       string    // the stream entry id: unique, the webhook-id

@@ -24,6 +24,7 @@ const (
 	evTime     = "time"
 	evInstance = "instance"
 	evDuration = "duration_ms"
+	evSection  = "section"
 )
 
 // Defaults of EventOptions.
@@ -133,13 +134,17 @@ func (s *EventStream) xadd(e profile.Event, now string) rueidis.Completed {
 	if e.Type == profile.EventProfileReloaded {
 		cmd = cmd.FieldValue(evDuration, strconv.FormatInt(e.Duration.Milliseconds(), 10))
 	}
+	if e.Section != "" {
+		cmd = cmd.FieldValue(evSection, e.Section)
+	}
 	return cmd.Build()
 }
 
 // decodeEvent turns a stream entry back into an event.
 func decodeEvent(x rueidis.XRangeEntry) (profile.Event, error) {
 	f := x.FieldValues
-	e := profile.Event{ID: x.ID, Type: f[evType], Reason: f[evReason], SessionID: f[evSession], Instance: f[evInstance]}
+	e := profile.Event{ID: x.ID, Type: f[evType], Reason: f[evReason], SessionID: f[evSession], Instance: f[evInstance],
+		Section: f[evSection]}
 	var errs []error
 	var err error
 	if e.UserID, err = uuid.Parse(f[evUser]); err != nil {

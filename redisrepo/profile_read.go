@@ -54,11 +54,12 @@ func (s *ProfileStore) Read(ctx context.Context, userID uuid.UUID, q profile.Que
 type plan struct {
 	basic     bool
 	interests bool
+	loads     bool
 	pages     [len(sections)]*profile.Page
 }
 
 func newPlan(q profile.Query) (plan, error) {
-	pl := plan{basic: q.Basic, interests: q.Interests,
+	pl := plan{basic: q.Basic, interests: q.Interests, loads: q.Loads,
 		pages: [len(sections)]*profile.Page{q.Orders, q.Invoices, q.Inquiries}}
 	for i, p := range pl.pages {
 		if p == nil {
@@ -114,6 +115,9 @@ func (h hash) reset(d *decoder) bool {
 // assemble decodes r into a View, or reports errMissing or errCorrupt.
 func (pl plan) assemble(uid uuid.UUID, m meta, r raw) (profile.View, error) {
 	var v profile.View
+	if pl.loads {
+		pl.fillLoads(&v, m)
+	}
 	if pl.basic {
 		var d decoder
 		if !r.basic.reset(&d) {
@@ -147,6 +151,21 @@ func (pl plan) assemble(uid uuid.UUID, m meta, r raw) (profile.View, error) {
 		return v, err
 	}
 	return v, nil
+}
+
+// fillLoads sets v.Loads for the sections the plan reads.
+func (pl plan) fillLoads(v *profile.View, m meta) {
+	if pl.basic {
+		v.Loads[profile.SectionBasic] = m.load(profile.SectionBasic)
+	}
+	if pl.interests {
+		v.Loads[profile.SectionInterests] = m.load(profile.SectionInterests)
+	}
+	for i, p := range pl.pages {
+		if p != nil {
+			v.Loads[listSection(i)] = m.load(listSection(i))
+		}
+	}
 }
 
 func assembleSection[T any](pl plan, m meta, r raw, i int, decode func(id string, d *decoder) (T, error)) (profile.Slice[T], error) {
@@ -194,22 +213,27 @@ func (s *ProfileStore) cachedMeta(ctx context.Context, uid uuid.UUID) (meta, boo
 	return m, true, nil
 }
 
-// readCached reads generation m.gen through the client-side cache.
+// readCached reads the generations m points at through the client-side
+// cache.
 func (s *ProfileStore) readCached(ctx context.Context, uid uuid.UUID, m meta, pl plan) (profile.View, error) {
-	g := s.keys.gen(uid, m.gen)
 	b := s.client.B()
 	var r raw
+	var lists [len(sections)]genKeys // per list section read, its generation
 
 	// Step 1: basic, interests and the id pages.
 	cmds := make([]rueidis.CacheableTTL, 0, 2+len(sections))
 	if pl.basic {
+		g := s.keys.gen(uid, m.gens[profile.SectionBasic])
 		cmds = append(cmds, rueidis.CT(b.Hmget().Key(g.basic()).Field(basicFields...).Cache(), s.cacheTTL))
 	}
 	if pl.interests && m.interests > 0 {
+		g := s.keys.gen(uid, m.gens[profile.SectionInterests])
 		cmds = append(cmds, rueidis.CT(b.Smembers().Key(g.interests()).Cache(), s.cacheTTL))
 	}
 	for i, p := range pl.pages {
 		if n := pl.want(m, i); n > 0 {
+			g := s.keys.gen(uid, m.gens[listSection(i)])
+			lists[i] = g
 			cmds = append(cmds, rueidis.CT(b.Lrange().Key(g.list(sections[i])).
 				Start(int64(p.Offset)).Stop(int64(p.Offset+n-1)).Cache(), s.cacheTTL))
 		}
@@ -247,7 +271,7 @@ func (s *ProfileStore) readCached(ctx context.Context, uid uuid.UUID, m meta, pl
 		cmds = make([]rueidis.CacheableTTL, 0, nItems)
 		for i, sec := range sections {
 			for _, id := range r.ids[i] {
-				cmds = append(cmds, rueidis.CT(b.Hmget().Key(g.item(sec, id)).Field(itemFields[i]...).Cache(), s.cacheTTL))
+				cmds = append(cmds, rueidis.CT(b.Hmget().Key(lists[i].item(sec, id)).Field(itemFields[i]...).Cache(), s.cacheTTL))
 			}
 		}
 		resp = s.client.DoMultiCache(ctx, cmds...)

@@ -411,7 +411,7 @@ func (t *TokenStore) RevokeAll(ctx context.Context, userID uuid.UUID) (int, erro
 
 // Erase deletes every key of the user: one bounded Lua call raises the
 // erasure fence and deletes the sessions, their data, the index, the
-// profile's meta and the reload lock; then the generation meta pointed at
+// profile's meta and the reload lock; then the generations meta pointed at
 // goes in batches, and a sweep removes anything else of the user. The fence
 // stays for FenceTTL, so that nothing in flight writes the user back.
 func (t *TokenStore) Erase(ctx context.Context, userID uuid.UUID) error {
@@ -439,12 +439,12 @@ func (t *TokenStore) Erase(ctx context.Context, userID uuid.UUID) error {
 		return fmt.Errorf("redisrepo: erase user: %w", err)
 	}
 	t.events.Emit(ctx, endedEvents(userID, profile.ReasonErased, liveIDs, ids)...)
-	if gen, err := reply[1].ToString(); err == nil {
-		if err := dropGen(ctx, t.client, t.keys, userID, gen); err != nil {
-			return fmt.Errorf("redisrepo: erase user: profile: %w", err)
-		}
-	} else if !rueidis.IsRedisNil(err) {
+	gens, err := reply[1].AsStrSlice()
+	if err != nil {
 		return fmt.Errorf("redisrepo: erase user: %w", err)
+	}
+	if err := dropGens(ctx, t.client, t.keys, userID, gens); err != nil {
+		return fmt.Errorf("redisrepo: erase user: profile: %w", err)
 	}
 	if err := sweepUser(ctx, t.client, t.keys, userID); err != nil {
 		return fmt.Errorf("redisrepo: erase user: %w", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -42,7 +43,10 @@ func deriveCSRFKey(secret []byte) ([]byte, error) {
 // end-to-end test drives, minus flag parsing and the listener.
 func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
 	var client rueidis.Client
-	closeRedis := func() {}
+	// Reload waiters are woken by invalidations (redisrepo/wake.go); the
+	// embedded server has none, and they poll.
+	var wakeups *redisrepo.Wakeups
+	var closeRedis func()
 	if cfg.RedisURL == "" {
 		c, stop, err := redisrepo.StartEmbedded()
 		if err != nil {
@@ -51,7 +55,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		client, closeRedis = c, stop
 		logger.Warn("REDIS_URL is not set: using an EMBEDDED IN-MEMORY Redis. All sessions and cached profiles are LOST when the process exits; set REDIS_URL for a real server")
 	} else {
-		c, err := redisrepo.NewClient(cfg.RedisURL, cfg.RedisTimeout, redisrepo.WithSentinelPassword(cfg.RedisSentinelPassword))
+		wakeups = redisrepo.NewWakeups()
+		c, err := redisrepo.NewClient(cfg.RedisURL, cfg.RedisTimeout, redisrepo.WithSentinelPassword(cfg.RedisSentinelPassword),
+			redisrepo.WithWakeups(wakeups))
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +124,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		closeRedis()
 		return nil, err
 	}
-	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger})
+	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger, Wakeups: wakeups})
 	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{
 		IndexTTL:     cfg.SessionMaxAge,
 		FenceTTL:     cfg.fenceTTL(),
@@ -137,7 +143,15 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		OnLockWait:      m.LockWait,
 		Accounts:        tokens,
 		Events:          evs.recorder,
+		Fresh:           cfg.freshness(cfg.ProfileTTL),
+		OnSectionReload: func(s profile.Section, outcome string, _ time.Duration) { m.SectionReload(s.String(), outcome) },
+		OnStale:         func(s profile.Section) { m.StaleSection(s.String()) },
+		OnReadWait:      m.ReadWait,
 	})
+	// Background section reloads end before Redis is closed.
+	closeRedis = func(closeClient func()) func() {
+		return func() { svc.Close(); closeClient() }
+	}(closeRedis)
 	// Login budgets in Redis, shared by every instance: pc:rl:{a:<address>}
 	// and pc:rl:{e:<hashed email>}.
 	byAddress, err := redisrepo.NewLimiter(client, redisrepo.LimiterOptions{Name: "a", Rate: cfg.LoginRate, Burst: cfg.LoginBurst})
@@ -197,7 +211,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		"max_sessions_per_user", cfg.MaxSessions, "session_data_max_bytes", cfg.SessionDataMaxBytes,
 		"backend", cfg.redactedBackend(), "backend_token", cfg.BackendToken != "", "webhook", cfg.WebhookSecret != "",
 		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String(), "events", cfg.Events, "events_webhook", cfg.EventsWebhookURL != "",
-		"read_timeout", cfg.ReadTimeout.String(), "write_timeout", cfg.WriteTimeout.String())
+		"read_timeout", cfg.ReadTimeout.String(), "write_timeout", cfg.WriteTimeout.String(),
+		"profile_fresh", cfg.freshString(), "profile_stale_max", cfg.freshness(cfg.ProfileTTL).StaleMax.String())
 	stopEvents := evs.start()
 	return &app{Handler: srv.Handler(), Profile: svc, close: func() { stopEvents(); closeRedis() }}, nil
 }

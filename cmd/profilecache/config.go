@@ -67,6 +67,8 @@ type Config struct {
 	extConfig
 	// The event stream and its webhook: events.go.
 	eventsConfig
+	// PROFILE_FRESH and PROFILE_STALE_MAX: config_fresh.go.
+	freshConfig
 }
 
 const minSecretLen = 32
@@ -148,6 +150,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	env("TOKEN_TTL", dur(&cfg.TokenTTL))
 	env("SESSION_MAX_AGE", dur(&cfg.SessionMaxAge))
 	env("PROFILE_TTL", dur(&cfg.ProfileTTL))
+	cfg.freshConfig.register(env)
 	env("READ_TIMEOUT", dur(&cfg.ReadTimeout))
 	writeTimeoutSet := false
 	env("WRITE_TIMEOUT", func(v string) error { writeTimeoutSet = true; return dur(&cfg.WriteTimeout)(v) })

@@ -42,6 +42,9 @@ type Metrics struct {
 	redisCache         *prometheus.CounterVec
 	backendRequests    *prometheus.HistogramVec
 	backendRetries     *prometheus.CounterVec
+	sectionReloads     *prometheus.CounterVec
+	staleSections      *prometheus.CounterVec
+	readWaits          *prometheus.CounterVec
 
 	// Resolved once: these run several times per request, and a label
 	// lookup costs a hash and a lock each time.
@@ -107,6 +110,25 @@ func New() *Metrics {
 			Name:      "backend_http_retries_total",
 			Help:      "Retries of HTTP requests to the CRM by endpoint.",
 		}, []string{"endpoint"}),
+		sectionReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "section_reloads_total",
+			Help:      "Reloads of one profile section (PROFILE_FRESH) that took the section's lock, by section and outcome: ok, error (backend or Redis failed; retried after a backoff), superseded (something newer happened meanwhile: nothing written), fenced (every session ended meanwhile), skipped (another instance had reloaded it).",
+		}, []string{"section", "outcome"}),
+		staleSections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "stale_sections_total",
+			Help:      "Profile sections served past their freshness window (the Profile-Stale header), by section.",
+		}, []string{"section"}),
+		readWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "read_waits_total",
+			Help:      "Profile reads that waited for the backend, by reason: miss (a part was not cached), stale_max (a section was older than PROFILE_STALE_MAX).",
+		}, []string{"reason"}),
+	}
+	m.reg.MustRegister(m.sectionReloads, m.staleSections, m.readWaits)
+	for _, r := range []string{"miss", "stale_max"} {
+		m.readWaits.WithLabelValues(r)
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -197,3 +219,16 @@ func (m *Metrics) BackendRequest(endpoint, outcome string, d time.Duration) {
 
 // BackendRetry records one retry of a CRM request (crm.Config.OnRetry).
 func (m *Metrics) BackendRetry(endpoint string) { m.backendRetries.WithLabelValues(endpoint).Inc() }
+
+// SectionReload records one section reload (profile.Options.OnSectionReload).
+func (m *Metrics) SectionReload(section, outcome string) {
+	m.sectionReloads.WithLabelValues(section, outcome).Inc()
+}
+
+// StaleSection records one section served past its window
+// (profile.Options.OnStale).
+func (m *Metrics) StaleSection(section string) { m.staleSections.WithLabelValues(section).Inc() }
+
+// ReadWait records one read that waited for the backend
+// (profile.Options.OnReadWait).
+func (m *Metrics) ReadWait(reason string) { m.readWaits.WithLabelValues(reason).Inc() }
