@@ -131,6 +131,16 @@ func TestE2EFreshStaleReloadedOnceAcrossInstances(t *testing.T) {
 			b.metric(`profilecache_section_reloads_total{outcome="ok",section="orders"}`); n != 1 {
 			t.Errorf("ok orders reloads over both instances: %v, want 1", n)
 		}
+		// The reload is told to other systems once, as one section's.
+		var stale []string
+		for _, x := range streamEntries(t, a.redis) {
+			if f := x.FieldValues; f["type"] == "profile.reloaded" && f["reason"] == "stale" {
+				stale = append(stale, f["section"]+" "+f["user_id"])
+			}
+		}
+		if want := "orders " + alice.String(); len(stale) != 1 || stale[0] != want {
+			t.Errorf("stale reload events %q, want one: %q", stale, want)
+		}
 	})
 }
 
