@@ -38,7 +38,7 @@ const defaultPprofAddr = "127.0.0.1:6060"
 func (x *extConfig) vars() []envVar {
 	return []envVar{
 		{Name: "BACKEND_URL", Group: groupBackend, Unset: "unset: the mock CRM", Flag: "backend-url", parse: setString(&x.BackendURL),
-			Doc: "`http(s)://host[:port][/prefix]` of the CRM's JSON API (package [`crm`](../crm/doc.go))"},
+			Doc: "`http(s)://host[:port][/prefix]` of the CRM's JSON API ([backend.md](backend.md), package [`crm`](../crm/doc.go))"},
 		{Name: "BACKEND_TOKEN", Group: groupBackend, Unset: "unset", parse: setString(&x.BackendToken),
 			Doc: "sent to the CRM as `Authorization: Bearer …`"},
 		{Name: "BACKEND_REQUEST_TIMEOUT", Group: groupBackend, Default: durationDefault(crm.DefaultTimeout),
@@ -53,7 +53,7 @@ func (x *extConfig) vars() []envVar {
 			},
 			Doc: "attempts of one CRM GET, the first included (1: no retry); retried on connection errors, timeouts, 429 and 5xx, with backoff, never past `BACKEND_TIMEOUT`"},
 		{Name: "WEBHOOK_SECRET", Group: groupBackend, Unset: "unset: no webhook (404)", parse: setString(&x.WebhookSecret),
-			Doc: "shared secret of `POST /internal/profile-changed`, by which the CRM says a user's data changed; at least 16 bytes"},
+			Doc: "shared secret of `POST /internal/profile-changed`, by which the CRM says a user's data changed; at least 16 bytes ([backend.md](backend.md))"},
 		{Name: "LOG_LEVEL", Group: groupObserve, Default: "info",
 			parse: func(v string) error {
 				if err := x.LogLevel.UnmarshalText([]byte(v)); err != nil {
@@ -61,9 +61,9 @@ func (x *extConfig) vars() []envVar {
 				}
 				return nil
 			},
-			Doc: "`debug`, `info`, `warn` or `error`; JSON lines on stderr (text at a terminal)"},
+			Doc: "`debug`, `info`, `warn` or `error`; JSON lines on stderr (text at a terminal; [observability.md](observability.md#logs))"},
 		{Name: "PPROF", Group: groupObserve, Default: "false", Flag: "pprof", BoolFlag: true, parse: setBool(&x.Pprof),
-			Doc: "serve `net/http/pprof` on `PPROF_ADDR`, never on `ADDR`"},
+			Doc: "serve `net/http/pprof` on `PPROF_ADDR`, never on `ADDR` ([observability.md](observability.md#profiling))"},
 		{Name: "PPROF_ADDR", Group: groupObserve, Default: defaultPprofAddr, Flag: "pprof-addr", parse: setString(&x.PprofAddr),
 			Doc: "pprof listen address; must be a loopback address"},
 	}

@@ -35,7 +35,7 @@ func (f *freshConfig) vars() []envVar {
 				f.freshWindows, f.freshOff, err = parseFresh(v)
 				return err
 			},
-			Doc: "per-section freshness window: an older section is still served at once and reloaded in the background, alone, once across instances; sections not named keep their default, `orders=off` leaves one alone, `off` turns it all off (reloads only at login, refresh, webhook or a miss)"},
+			Doc: "per-section freshness window: an older section is still served at once and reloaded in the background, alone, once across instances; sections not named keep their default, `orders=off` leaves one alone, `off` turns it all off (reloads only at login, refresh, webhook or a miss; [freshness.md](freshness.md))"},
 		{Name: "PROFILE_STALE_MAX", Group: groupProfile, Unset: "`PROFILE_TTL`", parse: setPositive(&f.staleMax, "12h"),
 			Doc: "a section older than this is reloaded before the read answers (a 503 if the CRM fails then), as a missing one is"},
 	}

@@ -82,7 +82,7 @@ func (c *Config) serverVars() []envVar {
 			Doc: "bound on one request from its headers to the end of the answer; must be longer than 2 × `BACKEND_TIMEOUT` + 2s (a login that loads a profile)"},
 		{Name: "TRUSTED_PROXIES", Group: groupServer, Unset: "unset: `X-Forwarded-*` ignored",
 			parse: func(v string) (err error) { c.TrustedProxies, err = parseTrustedProxies(v); return err },
-			Doc:   "comma-separated IPs or CIDRs of reverse proxies whose `X-Forwarded-For`/`-Proto` are believed (client address for logs and login limits, HTTPS for `Secure` cookies)"},
+			Doc:   "comma-separated IPs or CIDRs of reverse proxies whose `X-Forwarded-For`/`-Proto` are believed (client address for logs and login limits, HTTPS for `Secure` cookies; [proxy.md](proxy.md))"},
 	}
 }
 
@@ -92,7 +92,7 @@ func (c *Config) redisVars() []envVar {
 			Unset: "unset: embedded in-memory Redis (data lost on exit, logged loudly)",
 			Doc:   "`redis://[user:pass@]host:port/db`, `rediss://` for TLS, several seeds as `redis://h1:p1?addr=h2:p2`; a Redis Cluster is detected, not configured; Redis Sentinel: the sentinels plus `&master_set=<name>` ([scale.md](scale.md#redis-sentinel))"},
 		{Name: "REDIS_TIMEOUT", Group: groupRedis, Default: "2s", parse: setDuration(&c.RedisTimeout),
-			Doc: "bound on every Redis call (and on dialing): with Redis down or stalled a request gets 503 instead of waiting"},
+			Doc: "bound on every Redis call (and on dialing): with Redis down or stalled a request gets 503 instead of waiting ([guarantees.md](guarantees.md#timeouts))"},
 		{Name: "REDIS_SENTINEL_PASSWORD", Group: groupRedis, Unset: "unset", parse: setString(&c.RedisSentinelPassword),
 			Doc: "password of the sentinels named in `REDIS_URL` (the URL's password is the master's)"},
 		{Name: "REDIS_WAIT_REPLICAS", Group: groupRedis, Default: "0", parse: setInt(&c.RedisWaitReplicas, 0, "replica count", "; 0 does not wait"),
@@ -106,7 +106,7 @@ func (c *Config) sessionVars() []envVar {
 			parse: setSecret(&c.Secret),
 			Doc:   "JWT signing key, at least 32 bytes; every instance needs the same (CSRF tokens use a key derived from it)"},
 		{Name: "SESSION_SECRET_PREVIOUS", Group: groupSessions, Unset: "unset", parse: setSecret(&c.PreviousSecret),
-			Doc: "an old key still accepted for verification, for rotation without logging everyone out"},
+			Doc: "an old key still accepted for verification, for rotation without logging everyone out ([guarantees.md](guarantees.md#signing-key-rotation))"},
 		{Name: "COOKIE_SECURE", Group: groupSessions, Default: "false", parse: setBool(&c.CookieSecure),
 			Doc: "mark the session and CSRF cookies `Secure` on every response; with `TRUSTED_PROXIES` set, they are `Secure` for HTTPS requests anyway. A `Secure` cookie is named `__Host-pc_session` / `__Host-pc_csrf`, and on such requests only that name is read ([limits.md](limits.md#csrf-and-cookies))"},
 		{Name: "TOKEN_TTL", Group: groupSessions, Default: "20m", parse: setDuration(&c.TokenTTL),
