@@ -17,8 +17,6 @@ var longFuncs = map[string]int{
 	"serveBlob":        76,
 	"runInstances":     74,
 	"measureWrites":    72,
-	"printTable":       67,
-	"measureTracking":  61,
 }
 
 // TestFunctionLength is the main module's rule (internal/funclen) for the
