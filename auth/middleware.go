@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -80,33 +81,64 @@ var errUnknownKey = errors.New("unknown key id")
 func (m *Manager) Middleware() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			userID, sessionID, err := m.authenticate(c)
-			if m.onValidate != nil {
-				m.onValidate(outcomeOf(err))
+			req := c.Request()
+			id, src, err := m.verify(req.Context(), req)
+			if src != sourceBearer {
+				// What the response says depends on the cookie; shared caches
+				// must know. A Bearer request ignores cookies, and caches do
+				// not share answers to requests with an Authorization header.
+				addHeaderValue(c.Response().Header(), "Vary", "Cookie")
 			}
 			if err != nil {
+				if src == sourceCookie && errors.Is(err, ErrUnauthenticated) {
+					m.ClearCookie(c) // so that the browser stops sending it
+				}
 				return err
 			}
-			WithIdentity(c, userID, sessionID)
+			WithIdentity(c, id.UserID, id.SessionID)
 			return next(c)
 		}
 	}
 }
 
+// Identity is who a verified request is from.
+type Identity struct {
+	UserID uuid.UUID
+	// SessionID is the public id of the session (SessionIDFor), as listed
+	// and revoked; never a credential.
+	SessionID string
+}
+
+// Verify checks r's credential exactly as Middleware does (signature,
+// expiry, the session in the store, its owner, idle and absolute timeouts)
+// and slides the session's idle expiry, unless the Manager is ReadOnly. It
+// writes nothing to any response: it is the net/http face of Middleware,
+// for services that are not built on echo (package session). ctx bounds
+// the store calls.
+//
+// Errors wrap ErrUnauthenticated, or profile.ErrUnavailable when the store
+// does not answer.
+func (m *Manager) Verify(ctx context.Context, r *http.Request) (Identity, error) {
+	id, _, err := m.verify(ctx, r)
+	return id, err
+}
+
+// verify is Verify, saying also where the credential came from, and
+// reporting the outcome to OnValidate.
+func (m *Manager) verify(ctx context.Context, r *http.Request) (Identity, source, error) {
+	id, src, err := m.authenticate(ctx, r)
+	if m.onValidate != nil {
+		m.onValidate(outcomeOf(err))
+	}
+	return id, src, err
+}
+
 // authenticate verifies the request's credential against the signature and
 // the store.
-func (m *Manager) authenticate(c echo.Context) (uuid.UUID, string, error) {
-	req := c.Request()
-	ctx := req.Context()
+func (m *Manager) authenticate(ctx context.Context, req *http.Request) (Identity, source, error) {
 	raw, src, rej := m.credential(req)
-	if src != sourceBearer {
-		// What the response says depends on the cookie; shared caches must
-		// know. A Bearer request ignores cookies, and caches do not share
-		// answers to requests with an Authorization header anyway.
-		addHeaderValue(c.Response().Header(), "Vary", "Cookie")
-	}
 	if rej != nil {
-		return uuid.Nil, "", m.reject(c, src, *rej)
+		return Identity{}, src, m.reject(ctx, src, *rej)
 	}
 
 	now := m.now()
@@ -114,21 +146,32 @@ func (m *Manager) authenticate(c echo.Context) (uuid.UUID, string, error) {
 	if !ok {
 		var claims Claims
 		if _, err := m.parser.ParseWithClaims(raw, &claims, m.keyFunc); err != nil {
-			return uuid.Nil, "", m.reject(c, src, classify(err))
+			return Identity{}, src, m.reject(ctx, src, classify(err))
 		}
 		userID, err := uuid.Parse(claims.Subject)
 		// uuid.Parse also takes urn:uuid:, braces and undashed forms; we only
 		// ever sign the canonical one.
 		if err != nil || userID.String() != claims.Subject || userID == uuid.Nil {
-			return uuid.Nil, "", m.reject(c, src, rejSubject)
+			return Identity{}, src, m.reject(ctx, src, rejSubject)
 		}
 		if claims.SID == "" {
-			return uuid.Nil, "", m.reject(c, src, rejNoSession, slog.String("user", claims.Subject))
+			return Identity{}, src, m.reject(ctx, src, rejNoSession, slog.String("user", claims.Subject))
 		}
 		jv = verifiedJWT{userID: userID, subject: claims.Subject, sessionID: SessionIDFor(claims.SID),
 			expires: claims.ExpiresAt.Time} // WithExpirationRequired: never nil here
 		m.verified.put(raw, jv)
 	}
+	err := m.checkSession(ctx, src, jv, now)
+	if err != nil {
+		return Identity{}, src, err
+	}
+	return Identity{UserID: jv.userID, SessionID: jv.sessionID}, src, nil
+}
+
+// checkSession asks the store about the session of a verified JWT: it must
+// exist, belong to the JWT's user and be within its timeouts. It slides the
+// idle expiry of a live one.
+func (m *Manager) checkSession(ctx context.Context, src source, jv verifiedJWT, now time.Time) error {
 	userID, sessionID := jv.userID, jv.sessionID
 	// Built only on the way out: a hot request should not allocate for logs.
 	who := func() []slog.Attr {
@@ -138,41 +181,42 @@ func (m *Manager) authenticate(c echo.Context) (uuid.UUID, string, error) {
 	s, err := m.tokens.Lookup(ctx, userID, sessionID)
 	switch {
 	case errors.Is(err, profile.ErrNotFound):
-		return uuid.Nil, "", m.reject(c, src, rejRevoked, who()...)
+		return m.reject(ctx, src, rejRevoked, who()...)
 	case err != nil:
 		// An outage is not a logout: keep the cookie, answer 503.
-		return uuid.Nil, "", fmt.Errorf("auth: look up session: %w: %w", profile.ErrUnavailable, err)
+		return fmt.Errorf("auth: look up session: %w: %w", profile.ErrUnavailable, err)
 	}
 	if s.UserID != userID {
-		return uuid.Nil, "", m.reject(c, src, rejWrongUser, who()...)
+		return m.reject(ctx, src, rejWrongUser, who()...)
 	}
 
 	deadline := s.Created.Add(m.maxAge)
 	if !now.Before(deadline) {
-		m.revoke(ctx, userID, sessionID)
-		return uuid.Nil, "", m.reject(c, src, rejAbsoluteTimeout, who()...)
+		m.revoke(profile.WithReason(ctx, profile.ReasonAbsolute), userID, sessionID)
+		return m.reject(ctx, src, rejAbsoluteTimeout, who()...)
 	}
 	idle := now.Sub(s.LastSeen)
 	// The store's TTL normally ends an idle session; this catches stores
 	// whose TTLs do not run in real time (the embedded Redis).
 	if idle >= m.ttl {
-		m.revoke(ctx, userID, sessionID)
-		return uuid.Nil, "", m.reject(c, src, rejIdle, who()...)
+		m.revoke(profile.WithReason(ctx, profile.ReasonIdle), userID, sessionID)
+		return m.reject(ctx, src, rejIdle, who()...)
 	}
-	if idle >= m.touchEvery {
-		ttl := min(m.ttl, deadline.Sub(now)) // never outlive MaxAge
-		if err := m.tokens.Touch(ctx, userID, sessionID, now, ttl); err != nil {
-			if errors.Is(err, profile.ErrNotFound) {
-				// Revoked since the Lookup: the store has spoken.
-				return uuid.Nil, "", m.reject(c, src, rejRevoked, who()...)
-			}
-			// Read-only degradation: a lost sliding write must not log
-			// anyone out; at worst the session idles out a little early.
-			m.log.LogAttrs(ctx, slog.LevelWarn, "auth: session expiry not slid",
-				append(who(), slog.Any("error", err))...)
+	if idle < m.touchEvery || m.readOnly {
+		return nil
+	}
+	ttl := min(m.ttl, deadline.Sub(now)) // never outlive MaxAge
+	if err := m.tokens.Touch(ctx, userID, sessionID, now, ttl); err != nil {
+		if errors.Is(err, profile.ErrNotFound) {
+			// Revoked since the Lookup: the store has spoken.
+			return m.reject(ctx, src, rejRevoked, who()...)
 		}
+		// Read-only degradation: a lost sliding write must not log
+		// anyone out; at worst the session idles out a little early.
+		m.log.LogAttrs(ctx, slog.LevelWarn, "auth: session expiry not slid",
+			append(who(), slog.Any("error", err))...)
 	}
-	return userID, sessionID, nil
+	return nil
 }
 
 // credential finds the request's credential. A nil rejection means raw is
@@ -243,13 +287,9 @@ func classify(err error) rejection {
 	return rejClaims
 }
 
-// reject logs why a request was turned away, clears a bad cookie so the
-// browser stops sending it, and returns the rejection's error.
-func (m *Manager) reject(c echo.Context, src source, r rejection, attrs ...slog.Attr) error {
-	if src == sourceCookie {
-		m.ClearCookie(c)
-	}
-	ctx := c.Request().Context()
+// reject logs why a request was turned away and returns the rejection's
+// error. The middleware clears a rejected cookie.
+func (m *Manager) reject(ctx context.Context, src source, r rejection, attrs ...slog.Attr) error {
 	if m.log.Enabled(ctx, r.level) {
 		attrs = append(attrs, slog.String("reason", r.reason), slog.String("credential", src.String()))
 		m.log.LogAttrs(ctx, r.level, "auth: request not authenticated", attrs...)
@@ -257,9 +297,14 @@ func (m *Manager) reject(c echo.Context, src source, r rejection, attrs ...slog.
 	return r.err
 }
 
-// revoke ends a session that has timed out. Best effort: if the store fails,
-// the session still cannot be used, and its TTL removes it.
+// revoke ends a session that has timed out (ctx says which timeout, for the
+// event the store records). Best effort: if the store fails, the session
+// still cannot be used, and its TTL removes it. A ReadOnly Manager leaves
+// that to the TTL.
 func (m *Manager) revoke(ctx context.Context, userID uuid.UUID, sessionID string) {
+	if m.readOnly {
+		return
+	}
 	if err := m.tokens.Revoke(ctx, userID, sessionID); err != nil {
 		m.log.LogAttrs(ctx, slog.LevelWarn, "auth: timed-out session not revoked",
 			slog.String("user", userID.String()), slog.String("session", sessionID), slog.Any("error", err))

@@ -35,6 +35,9 @@ type config struct {
 	stallRate      int // reads per second over all readers; 0: each as fast as it can
 	stallRounds    int
 	stallFIFO      bool // redis-server's threads in SCHED_FIFO for the stalls part
+	// Freshness (fresh.go).
+	freshRate     int
+	freshDuration time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -63,6 +66,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.stallRounds, "stall-rounds", 3, "stalls: rounds, each tree once per round; the longest stall is the median of the rounds'")
 	fs.BoolVar(&cfg.stallFIFO, "stalls-fifo", false, "stalls: run redis-server's threads in SCHED_FIFO (chrt; needs CAP_SYS_NICE), as if Redis had a core of its own: on a shared machine the OS otherwise pauses Redis mid-command for other processes, which even nice -20 does not prevent, and the latency monitor counts those pauses as the command's")
 	fs.IntVar(&cfg.stallRate, "stall-rate", 1000, "stalls: the readers' reads per second, all together, at planned times (latency counts from the planned time); 0: each reads as fast as it can, which saturates a small machine and measures its CPU, not Redis")
+	fs.IntVar(&cfg.freshRate, "fresh-rate", 320, "fresh: reads per second over both instances (32 clients reading 10 times a second)")
+	fs.DurationVar(&cfg.freshDuration, "fresh-duration", time.Minute, "fresh: length of each run")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -82,6 +87,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("need -threads >= 1 and -conns >= -threads")
 	case cfg.stallReaders < 1 || cfg.stallRate < 0 || cfg.stallRounds < 1:
 		return cfg, fmt.Errorf("need -stall-readers >= 1, -stall-rate >= 0 and -stall-rounds >= 1")
+	case cfg.freshRate < 2 || cfg.freshDuration < time.Second:
+		return cfg, fmt.Errorf("need -fresh-rate >= 2 and -fresh-duration >= 1s")
 	}
 	return cfg, nil
 }
@@ -166,7 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := exec.LookPath("wrk"); err != nil && cfg.parts.only != onlyStalls {
+	if _, err := exec.LookPath("wrk"); err != nil && cfg.parts.only != onlyStalls && cfg.parts.only != onlyFresh {
 		return fmt.Errorf("wrk not found: run `make bench`, which installs it (scripts/ensure-deps.sh wrk)")
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
@@ -213,6 +220,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer rds.rdb.Close()
 	if cfg.parts.only == onlyStalls { // needs none of the other servers
 		return runStalls(ctx, cfg, p, ours, rds, stdout, say)
+	}
+	if cfg.parts.only == onlyFresh { // likewise
+		return runFresh(ctx, cfg, p, ours, rds, stdout, say)
 	}
 
 	servers, err := startServers(ctx, p, cfg, self, ours, redisAddr)

@@ -24,16 +24,18 @@ type partsConfig struct {
 	rateAlice  int // req/s for alice's cases
 	rateCarol  int // req/s for carol's cases
 	maxWorkers int // vegeta's bound on requests in flight
+	fresh      bool
 }
 
 // parts are the values of -only.
-var parts = []string{"saturation", "fixed", "instances", onlyStalls}
+var parts = []string{"saturation", "fixed", "instances", onlyStalls, onlyFresh}
 
 func addPartsFlags(fs *flag.FlagSet, pc *partsConfig) {
 	fs.StringVar(&pc.only, "only", "", "run one part only: "+strings.Join(parts, ", ")+" (saturation: the wrk table with logins and memory)")
 	fs.BoolVar(&pc.fixed, "fixed-rate", true, "fixed-rate latency runs with vegeta (open model), after the saturation table")
 	fs.BoolVar(&pc.instances, "instances", true, "one vs two profilecache instances on the one Redis, after the fixed-rate runs")
 	fs.BoolVar(&pc.stalls, onlyStalls, true, "Redis stalls while carol logs in (issue 11, stalls.go), last")
+	fs.BoolVar(&pc.fresh, onlyFresh, false, "per-section freshness (issue 12, fresh.go): two instances with BACKEND_LATENCY=300ms, PROFILE_FRESH=orders=2s against off; last")
 	fs.IntVar(&pc.rateAlice, "rate-alice", 3000, "fixed rate for alice's cases, req/s")
 	fs.IntVar(&pc.rateCarol, "rate-carol", 100, "fixed rate for carol's cases, req/s (blob sessions spend ~7 ms of CPU on each of her requests)")
 	fs.IntVar(&pc.maxWorkers, "max-in-flight", 2000, "fixed rate: most requests in flight (vegeta MaxWorkers); beyond it the rate is not held, and the table says so")
@@ -63,6 +65,8 @@ func (pc partsConfig) runs(part string) bool {
 		return pc.instances
 	case onlyStalls:
 		return pc.stalls
+	case onlyFresh:
+		return pc.fresh
 	}
 	return true
 }
@@ -97,7 +101,12 @@ func runParts(ctx context.Context, cfg config, p *procs, rds *privateRedis, serv
 		printInstancesTable(stdout, ir)
 	}
 	if cfg.parts.runs(onlyStalls) {
-		return runStalls(ctx, cfg, p, ours, rds, stdout, say)
+		if err := runStalls(ctx, cfg, p, ours, rds, stdout, say); err != nil {
+			return err
+		}
+	}
+	if cfg.parts.runs(onlyFresh) {
+		return runFresh(ctx, cfg, p, ours, rds, stdout, say)
 	}
 	return nil
 }

@@ -191,20 +191,16 @@ type reply struct {
 	retryAfter time.Duration
 }
 
-// roundTrip makes one attempt. Its error wraps profile.ErrUnavailable for a
-// transport failure (connect, timeout, reset while reading) and
-// profile.ErrBadBackendResponse for an oversized body; any status is a
-// reply, not an error.
-func (c *Client) roundTrip(ctx context.Context, endpoint, method string, u *url.URL, payload []byte) (reply, error) {
-	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
+// newRequest builds one attempt's request: the payload as JSON, the bearer
+// token, and the request id of the request that caused it.
+func (c *Client) newRequest(ctx context.Context, method string, u *url.URL, payload []byte) (*http.Request, error) {
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(actx, method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return reply{}, fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "profilecache")
@@ -217,7 +213,20 @@ func (c *Client) roundTrip(ctx context.Context, endpoint, method string, u *url.
 	if id := logctx.RequestID(ctx); id != "" {
 		req.Header.Set("X-Request-Id", id)
 	}
+	return req, nil
+}
 
+// roundTrip makes one attempt. Its error wraps profile.ErrUnavailable for a
+// transport failure (connect, timeout, reset while reading) and
+// profile.ErrBadBackendResponse for an oversized body; any status is a
+// reply, not an error.
+func (c *Client) roundTrip(ctx context.Context, endpoint, method string, u *url.URL, payload []byte) (reply, error) {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := c.newRequest(actx, method, u, payload)
+	if err != nil {
+		return reply{}, err
+	}
 	start := time.Now()
 	outcome := OutcomeError
 	defer func() {

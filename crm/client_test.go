@@ -395,7 +395,7 @@ func TestAuthenticate(t *testing.T) {
 		{name: "ok", email: zoeEmail, pass: zoePassword},
 		{name: "wrong password", email: zoeEmail, pass: "nope", want: profile.ErrInvalidCredentials},
 		{name: "unknown email", email: "who@example.com", pass: zoePassword, want: profile.ErrInvalidCredentials},
-		{name: "503 is not retried", answer: func(w http.ResponseWriter) { http.Error(w, "x", 503) },
+		{name: "503 is not retried", answer: func(w http.ResponseWriter) { http.Error(w, "x", http.StatusServiceUnavailable) },
 			email: zoeEmail, pass: zoePassword, want: profile.ErrUnavailable, wantErr: "status 503"},
 		{name: "garbage", answer: func(w http.ResponseWriter) { _, _ = w.Write([]byte("ok")) },
 			email: zoeEmail, pass: zoePassword, want: profile.ErrBadBackendResponse, wantErr: "invalid JSON"},
@@ -403,7 +403,7 @@ func TestAuthenticate(t *testing.T) {
 			email: zoeEmail, pass: zoePassword, want: profile.ErrBadBackendResponse, wantErr: `missing field "user_id"`},
 		{name: "nil user_id", answer: func(w http.ResponseWriter) { _, _ = w.Write([]byte(`{"user_id":"` + uuid.Nil.String() + `"}`)) },
 			email: zoeEmail, pass: zoePassword, want: profile.ErrBadBackendResponse, wantErr: "not a user id"},
-		{name: "403", answer: func(w http.ResponseWriter) { http.Error(w, "x", 403) },
+		{name: "403", answer: func(w http.ResponseWriter) { http.Error(w, "x", http.StatusForbidden) },
 			email: zoeEmail, pass: zoePassword, want: profile.ErrBadBackendResponse, wantErr: "unexpected status 403"},
 	}
 	for _, tt := range tests {

@@ -35,6 +35,7 @@ func (s *Service) ProfileChanged(ctx context.Context, userID uuid.UUID) error {
 	if err := s.store.Delete(ctx, userID); err != nil {
 		return fmt.Errorf("profile changed: drop cached profile: %w", unavailable(err))
 	}
+	s.opts.Events.Emit(ctx, Event{Type: EventProfileInvalidated, Reason: ReasonProfileChanged, UserID: userID})
 	return nil
 }
 
@@ -49,7 +50,9 @@ func (s *Service) CredentialsChanged(ctx context.Context, userID uuid.UUID) (int
 	if s.opts.Accounts == nil {
 		return 0, errNoAccounts
 	}
-	n, err := s.opts.Accounts.RevokeAll(ctx, userID)
+	// The reason goes with ctx to the store, which records every session
+	// it ends.
+	n, err := s.opts.Accounts.RevokeAll(WithReason(ctx, ReasonCredentialsChanged), userID)
 	if err != nil {
 		return 0, fmt.Errorf("credentials changed: %w", unavailable(err))
 	}
@@ -66,5 +69,6 @@ func (s *Service) Erase(ctx context.Context, userID uuid.UUID) error {
 	if err := s.opts.Accounts.Erase(ctx, userID); err != nil {
 		return fmt.Errorf("erase: %w", unavailable(err))
 	}
+	s.opts.Events.Emit(ctx, Event{Type: EventProfileInvalidated, Reason: ReasonErased, UserID: userID})
 	return nil
 }

@@ -170,16 +170,27 @@ type Query struct {
 	Orders    *Page
 	Invoices  *Page
 	Inquiries *Page
+	// Loads asks the store to fill View.Loads; the Service sets it when
+	// freshness is on.
+	Loads bool
 }
 
-// View is what a Query returns. All parts come from the same stored version
-// of the profile: a reader never sees half of a reload.
+// View is what a Query returns. Every section in it is whole, from one
+// load: a reader never sees half of a reload.
 type View struct {
 	Basic     Basic
 	Interests []string
 	Orders    Slice[Order]
 	Invoices  Slice[Invoice]
 	Inquiries Slice[Inquiry]
+	// Loads says, per section read, when the store loaded it from the
+	// backend (sections not read, or Query.Loads unset: zero). Each section comes whole from one
+	// load; different sections may come from different loads.
+	Loads [NumSections]SectionLoad
+	// Stale names the sections served past their freshness window
+	// (Freshness): the backend could not be asked in time, or the reload is
+	// still under way. Empty when freshness is off.
+	Stale []Section
 }
 
 // Backend is the system of record (a CRM). Each section loads on its own so

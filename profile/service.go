@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,6 +41,20 @@ type Options struct {
 	// Accounts ends sessions for CredentialsChanged and Erase; without it
 	// those return an error.
 	Accounts Accounts
+	// Events records every reload that saved a profile and every
+	// invalidation (events.go). Default NoEvents.
+	Events Events
+	// Fresh is the per-section freshness (fresh.go); the zero value is
+	// off, today's behaviour. It needs a store that is a SectionStore.
+	Fresh Freshness
+	// OnSectionReload, when set, observes every section reload that took
+	// the section's lock, by outcome (ReloadOK, ...).
+	OnSectionReload func(sec Section, outcome string, d time.Duration)
+	// OnStale, when set, observes every section served past its window.
+	OnStale func(sec Section)
+	// OnReadWait, when set, observes every read that waited for the
+	// backend, by reason (WaitMiss, WaitStaleMax).
+	OnReadWait func(reason string)
 }
 
 // Service is the profile cache: reads go to the store, and a miss reloads the
@@ -51,6 +67,16 @@ type Service struct {
 	locker  Locker
 	opts    Options
 	flights singleflight.Group
+
+	// Freshness (fresh.go): the store's section operations, the XFetch
+	// draws' seed, the background reloads running here, and their end.
+	sections SectionStore
+	seed     maphash.Seed
+	aheadMu  sync.Mutex
+	ahead    map[aheadKey]time.Time // running, or left alone until then
+	bg       sync.WaitGroup
+	stop     context.CancelFunc
+	stopped  context.Context
 }
 
 // NewService wires a Service.
@@ -70,7 +96,24 @@ func NewService(b Backend, s Store, l Locker, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{backend: b, store: s, locker: l, opts: opts}
+	if opts.Events == nil {
+		opts.Events = NoEvents{}
+	}
+	sections, _ := s.(SectionStore)
+	if opts.Fresh.On() && sections == nil {
+		opts.Logger.Warn("profile freshness is off: the store cannot reload sections")
+		opts.Fresh = Freshness{}
+	}
+	svc := &Service{backend: b, store: s, locker: l, opts: opts, sections: sections, seed: maphash.MakeSeed(),
+		ahead: map[aheadKey]time.Time{}}
+	svc.stopped, svc.stop = context.WithCancel(context.Background())
+	return svc
+}
+
+// Close stops the background section reloads and waits for them to end.
+func (s *Service) Close() {
+	s.stop()
+	s.bg.Wait()
 }
 
 // Login authenticates against the backend and preloads the user's profile,
@@ -95,7 +138,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (uuid.UUID,
 	if err != nil {
 		return uuid.Nil, "", fmt.Errorf("login: %w", unavailable(err))
 	}
-	if err := s.reload(ctx, id, nil, false); err != nil {
+	if err := s.reload(WithReason(ctx, ReasonLogin), id, nil, false); err != nil {
 		return uuid.Nil, "", fmt.Errorf("login: preload: %w", err)
 	}
 	return id, fence, nil
@@ -111,18 +154,29 @@ func (s *Service) Read(ctx context.Context, userID uuid.UUID, q Query) (View, er
 			}
 		}
 	}
+	q.Loads = s.opts.Fresh.On()
 	v, err := s.store.Read(ctx, userID, q)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		// The store did not answer: an outage (503), not a miss to reload.
 		return View{}, fmt.Errorf("read: %w", unavailable(err))
 	}
 	if err == nil {
-		return v, nil
+		if !s.opts.Fresh.On() {
+			return v, nil
+		}
+		return s.freshen(ctx, userID, q, v)
 	}
-	if err := s.reload(ctx, userID, &q, false); err != nil {
+	return s.readMiss(ctx, userID, q)
+}
+
+// readMiss reloads the whole profile, because q found a part of it
+// missing, and reads q again.
+func (s *Service) readMiss(ctx context.Context, userID uuid.UUID, q Query) (View, error) {
+	s.readWaited(WaitMiss)
+	if err := s.reload(WithReason(ctx, ReasonMiss), userID, &q, false); err != nil {
 		return View{}, err
 	}
-	v, err = s.store.Read(ctx, userID, q)
+	v, err := s.store.Read(ctx, userID, q)
 	if errors.Is(err, ErrNotFound) {
 		// Just reloaded and gone again: the store is evicting faster than we
 		// fill it. Say so instead of looping, and as a 503, not a 404.
@@ -143,7 +197,7 @@ func (s *Service) Refresh(ctx context.Context, userID uuid.UUID) error {
 	if err := s.tooSoon(ctx, userID); err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
-	return s.reload(ctx, userID, nil, s.opts.RefreshCooldown > 0)
+	return s.reload(WithReason(ctx, ReasonRefresh), userID, nil, s.opts.RefreshCooldown > 0)
 }
 
 // tooSoon returns a *TooSoonError while the stored profile is younger than
@@ -174,6 +228,7 @@ func (s *Service) Invalidate(ctx context.Context, userID uuid.UUID) error {
 	if err := s.store.Delete(ctx, userID); err != nil {
 		return fmt.Errorf("invalidate: %w", err)
 	}
+	s.opts.Events.Emit(ctx, Event{Type: EventProfileInvalidated, Reason: ReasonInvalidate, UserID: userID})
 	return nil
 }
 
@@ -274,6 +329,8 @@ func (s *Service) present(ctx context.Context, userID uuid.UUID, q Query) bool {
 	return err == nil
 }
 
+// waitUnlocked returns once the user's reload lock is free: woken by the
+// store when it can (LockWaiter), else by polling.
 func (s *Service) waitUnlocked(ctx context.Context, userID uuid.UUID) error {
 	start := time.Now()
 	defer func() {
@@ -281,6 +338,12 @@ func (s *Service) waitUnlocked(ctx context.Context, userID uuid.UUID) error {
 			s.opts.OnLockWait(time.Since(start))
 		}
 	}()
+	if w, ok := s.locker.(LockWaiter); ok {
+		if err := w.WaitUnlocked(ctx, userID); err != nil {
+			return fmt.Errorf("wait for reload: %w", unavailable(err))
+		}
+		return nil
+	}
 	t := time.NewTicker(s.opts.PollInterval)
 	defer t.Stop()
 	for {
@@ -321,6 +384,10 @@ func (s *Service) load(ctx context.Context, userID uuid.UUID) (err error) {
 	if err := s.store.Save(ctx, p, fence); err != nil {
 		return fmt.Errorf("save profile: %w", unavailable(err))
 	}
+	// The reason came with ctx from Login, Read or Refresh: the flight's
+	// context keeps the first caller's values.
+	s.opts.Events.Emit(ctx, Event{Type: EventProfileReloaded, Reason: ReasonFrom(ctx, ReasonMiss),
+		UserID: userID, Duration: time.Since(start)})
 	return nil
 }
 

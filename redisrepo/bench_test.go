@@ -2,6 +2,7 @@ package redisrepo_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/rueidis"
 
+	"github.com/profilecache/profilecache/internal/redistest"
 	"github.com/profilecache/profilecache/profile"
 	"github.com/profilecache/profilecache/redisrepo"
 )
@@ -80,5 +82,57 @@ func BenchmarkSave(b *testing.B) {
 		if err := s.Save(ctx, p, ""); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkWakeUp measures the wake-up delay of a reload waiter (issue 12):
+// from the moment the lock owner starts its release until WaitUnlocked
+// returns, woken by the lock key's invalidation, against polling every
+// 20 ms (a store without Wakeups). Reported as wake-µs/op (mean) and
+// p50/p99 wake-µs; ns/op includes the setup of each round.
+func BenchmarkWakeUp(b *testing.B) {
+	srv := redistest.Start(b)
+	for _, mode := range []string{"invalidation", "poll-20ms"} {
+		b.Run(mode, func(b *testing.B) {
+			var wake *redisrepo.Wakeups
+			client := srv.Client(b)
+			if mode == "invalidation" {
+				wake = redisrepo.NewWakeups()
+				client = srv.Client(b, func(o *rueidis.ClientOption) { o.OnInvalidations = wake.OnInvalidations })
+			}
+			waiter := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{Wakeups: wake})
+			owner := redisrepo.NewProfileStore(srv.Client(b), redisrepo.ProfileOptions{})
+			ctx := context.Background()
+			var delays []time.Duration
+			for b.Loop() {
+				uid := uuid.New()
+				release, ok, err := owner.TryLock(ctx, uid, time.Minute)
+				if err != nil || !ok {
+					b.Fatal(ok, err)
+				}
+				woke := make(chan time.Time, 1)
+				go func() {
+					if err := waiter.WaitUnlocked(ctx, uid); err != nil {
+						b.Error(err)
+					}
+					woke <- time.Now()
+				}()
+				time.Sleep(5 * time.Millisecond) // the waiter is waiting
+				start := time.Now()
+				if err := release(ctx); err != nil {
+					b.Fatal(err)
+				}
+				delays = append(delays, (<-woke).Sub(start))
+			}
+			slices.Sort(delays)
+			var sum time.Duration
+			for _, d := range delays {
+				sum += d
+			}
+			us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+			b.ReportMetric(us(sum/time.Duration(len(delays))), "wake-µs/op")
+			b.ReportMetric(us(delays[len(delays)/2]), "p50-wake-µs")
+			b.ReportMetric(us(delays[len(delays)*99/100]), "p99-wake-µs")
+		})
 	}
 }

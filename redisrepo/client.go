@@ -40,6 +40,9 @@ func NewClient(rawURL string, timeout time.Duration, opts ...Option) (rueidis.Cl
 		opt.Dialer.Timeout = timeout
 		opt.ConnWriteTimeout = timeout
 	}
+	if o.wakeups != nil {
+		opt.OnInvalidations = o.wakeups.OnInvalidations
+	}
 	if opt.Sentinel.MasterSet != "" {
 		if opt.TLSConfig != nil {
 			// rueidis would speak TLS to the master, checked against the
@@ -82,6 +85,7 @@ type Option func(*options)
 
 type options struct {
 	sentinelPassword string
+	wakeups          *Wakeups
 }
 
 // WithSentinelPassword authenticates to the sentinels of a URL with

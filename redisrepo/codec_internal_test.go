@@ -42,7 +42,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	if got, err := inquiryFrom(q.ID, &decoder{m: toMap(encodeInquiry(q))}); err != nil || !reflect.DeepEqual(got, q) {
 		t.Errorf("inquiry round trip = %+v, %v; want %+v", got, err, q)
 	}
-	m := meta{gen: "abc", renewed: 17, loaded: 16, counts: [3]int{1, 2, 3}, interests: 4}
+	m := fullMeta("abc")
 	if got, found, err := decodeMeta(toMap(m.pairs())); err != nil || !found || got != m {
 		t.Errorf("meta round trip = %+v, %v, %v; want %+v", got, found, err, m)
 	}
@@ -106,7 +106,7 @@ func TestFieldListsMatchEncoders(t *testing.T) {
 		{"order", encodeOrder(profile.Order{Date: when}), orderFields},
 		{"invoice", encodeInvoice(profile.Invoice{Date: when}), invoiceFields},
 		{"inquiry", encodeInquiry(profile.Inquiry{Submitted: when}), inquiryFields},
-		{"meta", meta{gen: "g"}.pairs(), metaFields},
+		{"meta", fullMeta("g").pairs(), metaFields},
 	}
 	for _, tt := range tests {
 		var written []string
@@ -117,4 +117,13 @@ func TestFieldListsMatchEncoders(t *testing.T) {
 			t.Errorf("%s: encoder writes %q, read path asks for %q", tt.name, written, tt.fields)
 		}
 	}
+}
+
+// fullMeta is a meta with every field set, section durations included.
+func fullMeta(gen string) meta {
+	m := meta{gen: gen, renewed: 17, loaded: 16, counts: [3]int{1, 2, 3}, interests: 4}
+	for s := range profile.NumSections {
+		m.gens[s], m.loads[s], m.took[s] = gen+s.String(), 16+int64(s), 1+int64(s)
+	}
+	return m
 }

@@ -14,4 +14,11 @@
 // save holds up the others' commands. Readers therefore read one consistent
 // generation, and client-side cached entries of generation keys are never
 // wrong, only possibly gone.
+//
+// Meta points each section at its generation (issue 12): a whole save
+// points every section at its new one; a section reload
+// (profile_section.go) writes a generation holding that section only and
+// moves that section's pointer alone, with a compare-and-set that loses to
+// anything newer. A reader reads each section whole from one generation.
+// Waiters for a reload are woken by the lock key's invalidation (wake.go).
 package redisrepo

@@ -63,12 +63,27 @@ const (
 func genWrites(g genKeys, p *profile.Profile, interests []string) []genWrite {
 	n := 2 + len(p.Orders) + len(p.Invoices) + len(p.Inquiries) + len(interests)/chunkElems + 3
 	w := make([]genWrite, 0, n+(len(p.Orders)+len(p.Invoices)+len(p.Inquiries))/chunkElems)
-	w = append(w, genWrite{g.basic(), writeHash, encodeBasic(p.Basic)})
-	// Empty sections get no key: Redis has no empty sets or lists.
-	w = appendChunks(w, g.interests(), writeSet, interests)
-	w = appendSection(w, g, secOrders, p.Orders, func(o profile.Order) string { return o.ID }, encodeOrder)
-	w = appendSection(w, g, secInvoices, p.Invoices, func(i profile.Invoice) string { return i.ID }, encodeInvoice)
-	w = appendSection(w, g, secInquiries, p.Inquiries, func(q profile.Inquiry) string { return q.ID }, encodeInquiry)
+	for sec := range profile.NumSections {
+		w = appendSectionWrites(w, g, sec, p, interests)
+	}
+	return w
+}
+
+// appendSectionWrites appends the writes of p's section sec to w.
+func appendSectionWrites(w []genWrite, g genKeys, sec profile.Section, p *profile.Profile, interests []string) []genWrite {
+	switch sec {
+	case profile.SectionBasic:
+		return append(w, genWrite{g.basic(), writeHash, encodeBasic(p.Basic)})
+	case profile.SectionInterests:
+		// Empty sections get no key: Redis has no empty sets or lists.
+		return appendChunks(w, g.interests(), writeSet, interests)
+	case profile.SectionOrders:
+		return appendSection(w, g, secOrders, p.Orders, func(o profile.Order) string { return o.ID }, encodeOrder)
+	case profile.SectionInvoices:
+		return appendSection(w, g, secInvoices, p.Invoices, func(i profile.Invoice) string { return i.ID }, encodeInvoice)
+	case profile.SectionInquiries:
+		return appendSection(w, g, secInquiries, p.Inquiries, func(q profile.Inquiry) string { return q.ID }, encodeInquiry)
+	}
 	return w
 }
 
@@ -153,10 +168,10 @@ func unlinkKeys(ctx context.Context, client rueidis.Client, keys []string) error
 	return flush()
 }
 
-// walkGen applies op to every key of generation gen, at most batchKeys
-// keys per command: the item keys, read from the id lists chunkElems per
-// list and round trip, and in the last command the lists themselves with
-// basic and interests. Last, so that op may delete what it is given: a walk
+// walkGen applies op to every key of generation gen that belongs to the
+// sections in ps, at most batchKeys keys per command: the item keys, read
+// from the id lists chunkElems per list and round trip, and in the last
+// command the lists themselves with basic and interests. Last, so that op may delete what it is given: a walk
 // that stops halfway, and a second walk of the same generation, still find
 // every item that is left. Each round trip carries the ops on the items
 // read in the previous one and the next LRANGEs, so a small generation
@@ -164,11 +179,16 @@ func unlinkKeys(ctx context.Context, client rueidis.Client, keys []string) error
 //
 // A list that is gone yields no items: its items are gone too (they are
 // deleted first) or expire by their TTL.
-func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gen string, op func([]string) rueidis.Completed) error {
+func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gen string, ps parts, op func([]string) rueidis.Completed) error {
 	g := keys.gen(uid, gen)
 	var pending []string           // item keys read, not yet given to op
 	var ready rueidis.Commands     // ops to send with the next round trip
 	next := [len(sections)]int64{} // the next chunk's start per list; -1 once read to the end
+	for i := range sections {
+		if !ps.has(listSection(i)) {
+			next[i] = -1
+		}
+	}
 	for {
 		cmds := ready
 		var secs []int
@@ -206,10 +226,7 @@ func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid
 			pending = pending[batchKeys:]
 		}
 	}
-	fixed := []string{g.basic(), g.interests()}
-	for _, sec := range sections {
-		fixed = append(fixed, g.list(sec))
-	}
+	fixed := g.fixedKeys(ps)
 	if len(pending)+len(fixed) > batchKeys {
 		ready = append(ready, op(pending))
 		pending = nil
@@ -217,6 +234,24 @@ func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid
 	// In order on one connection: the items before the lists.
 	ready = append(ready, op(append(pending, fixed...)))
 	return firstErr(client.DoMulti(ctx, ready...))
+}
+
+// fixedKeys are the keys of the sections in ps that are not items: basic,
+// interests and the id lists.
+func (g genKeys) fixedKeys(ps parts) []string {
+	var fixed []string
+	if ps.has(profile.SectionBasic) {
+		fixed = append(fixed, g.basic())
+	}
+	if ps.has(profile.SectionInterests) {
+		fixed = append(fixed, g.interests())
+	}
+	for i, sec := range sections {
+		if ps.has(listSection(i)) {
+			fixed = append(fixed, g.list(sec))
+		}
+	}
+	return fixed
 }
 
 // firstErr is the first error among rs.
@@ -229,11 +264,23 @@ func firstErr(rs []rueidis.RedisResult) error {
 	return nil
 }
 
-// dropGen deletes generation gen in bounded steps. Call it only once meta
-// no longer points at gen: readers that still follow an older meta from
-// their client-side cache find keys missing and read meta again.
-func dropGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gen string) error {
-	return walkGen(ctx, client, keys, uid, gen, func(ks []string) rueidis.Completed {
+// dropGens deletes every section of each generation in gens, which
+// nothing points at any more.
+func dropGens(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gens []string) error {
+	for _, g := range gens {
+		if err := dropGen(ctx, client, keys, uid, g, allParts); err != nil {
+			return fmt.Errorf("generation %s: %w", g, err)
+		}
+	}
+	return nil
+}
+
+// dropGen deletes the sections ps of generation gen in bounded steps. Call
+// it only once meta no longer points at them: readers that still follow an
+// older meta from their client-side cache find keys missing and read meta
+// again.
+func dropGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gen string, ps parts) error {
+	return walkGen(ctx, client, keys, uid, gen, ps, func(ks []string) rueidis.Completed {
 		return client.B().Unlink().Key(ks...).Build()
 	})
 }
@@ -243,7 +290,7 @@ func dropGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid
 // a generation deleted meanwhile stays deleted.
 func pexpireGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid.UUID, gen string, ttl int64) error {
 	ms := strconv.FormatInt(ttl, 10)
-	return walkGen(ctx, client, keys, uid, gen, func(ks []string) rueidis.Completed {
+	return walkGen(ctx, client, keys, uid, gen, allParts, func(ks []string) rueidis.Completed {
 		// Plain EVAL: in a pipeline there is no falling back from a
 		// NOSCRIPT, and Redis compiles the short body once.
 		return client.B().Eval().Script(pexpireScript).Numkeys(int64(len(ks))).Key(ks...).Arg(ms).Build()

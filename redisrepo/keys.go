@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/profilecache/profilecache/profile"
 )
 
 // DefaultPrefix starts every key unless the options say otherwise.
@@ -12,12 +14,15 @@ const DefaultPrefix = "pc"
 
 // Key layout (<gen> is a generation, see doc.go):
 //
-//	pc:{u:<uuid>}:meta                HASH   gen, renewed, loaded, counts: the current generation
+//	pc:{u:<uuid>}:meta                HASH   per section its generation (g:<section>), load time
+//	                                         (l:<section>) and load duration (d:<section>); gen,
+//	                                         renewed, loaded, counts (meta.go)
 //	pc:{u:<uuid>}:<gen>:basic         HASH
 //	pc:{u:<uuid>}:<gen>:interests     SET
 //	pc:{u:<uuid>}:<gen>:orders        LIST   ids in display order; likewise invoices, inquiries
 //	pc:{u:<uuid>}:<gen>:order:<id>    HASH   likewise invoice:<id>, inquiry:<id>
 //	pc:{u:<uuid>}:lock                STRING reload lock owner
+//	pc:{u:<uuid>}:lock:<section>      STRING a section's reload lock owner (issue 12)
 //	pc:{u:<uuid>}:fence               STRING revocation fence (fence.go), short-lived
 //	pc:{u:<uuid>}:sessions            ZSET   session id -> created (unix ms)
 //	pc:{u:<uuid>}:s:<sid>             HASH   session token
@@ -50,6 +55,18 @@ var (
 	// sections is the fixed order of the list sections in Lua replies.
 	sections = [...]section{secOrders, secInvoices, secInquiries}
 )
+
+// listSection is the profile.Section of sections[i].
+func listSection(i int) profile.Section { return profile.SectionOrders + profile.Section(i) }
+
+// parts is a set of profile sections, one bit each: what a walk of a
+// generation covers (generation.go).
+type parts uint8
+
+const allParts parts = 1<<profile.NumSections - 1
+
+func partOf(sec profile.Section) parts       { return 1 << sec }
+func (p parts) has(sec profile.Section) bool { return p&partOf(sec) != 0 }
 
 // keyspace builds every key. It is the only place that knows key names.
 type keyspace struct {
@@ -106,8 +123,13 @@ func encodeUUID(dst *[36]byte, id uuid.UUID) {
 	}
 }
 
-func (k keyspace) meta(id uuid.UUID) string     { return k.userKey(id, keyMeta, "", "") }
-func (k keyspace) lock(id uuid.UUID) string     { return k.userKey(id, keyLock, "", "") }
+func (k keyspace) meta(id uuid.UUID) string { return k.userKey(id, keyMeta, "", "") }
+func (k keyspace) lock(id uuid.UUID) string { return k.userKey(id, keyLock, "", "") }
+
+// sectionLock is the reload lock of one section (issue 12).
+func (k keyspace) sectionLock(id uuid.UUID, sec profile.Section) string {
+	return k.userKey(id, keyLock, ":", sec.String())
+}
 func (k keyspace) fence(id uuid.UUID) string    { return k.userKey(id, keyFence, "", "") }
 func (k keyspace) sessions(id uuid.UUID) string { return k.userKey(id, keySessions, "", "") }
 

@@ -116,3 +116,36 @@ func testRenewFailureDoesNotFailRead(t *testing.T, e env) {
 		t.Errorf("warnings = %q, want one about the failed renewal", w)
 	}
 }
+
+// NoRenew (package session, read-only): a read long past TTL/2 renews
+// nothing; the same read without NoRenew does (the control).
+func TestReadNoRenew(t *testing.T) {
+	for _, noRenew := range []bool{true, false} {
+		t.Run(fmt.Sprint("NoRenew=", noRenew), func(t *testing.T) {
+			e := newEnv(t)
+			const ttl = time.Minute
+			now := t0
+			s := newProfileStore(e.client, redisrepo.ProfileOptions{TTL: ttl, NoRenew: noRenew,
+				Now: func() time.Time { return now }})
+			uid := uuid.New()
+			mustSave(t, s, richProfile(uid, "N", 3, 1, 1))
+			keys := e.userKeys(t, uid)
+			for _, k := range keys {
+				e.do(t, "PEXPIRE", k, "5000")
+			}
+			now = t0.Add(ttl)
+			if _, err := s.Read(context.Background(), uid, profile.Query{Basic: true}); err != nil {
+				t.Fatal(err)
+			}
+			renewed := 0
+			for _, k := range keys {
+				if e.int(t, "PTTL", k) > 5000 {
+					renewed++
+				}
+			}
+			if want := map[bool]int{true: 0, false: len(keys)}[noRenew]; renewed != want {
+				t.Errorf("%d of %d keys renewed, want %d", renewed, len(keys), want)
+			}
+		})
+	}
+}

@@ -36,6 +36,13 @@ type ProfileOptions struct {
 	Now func() time.Time
 	// Logger receives warnings that do not fail a call. Default slog.Default().
 	Logger *slog.Logger
+	// NoRenew: reads never renew the TTL, so that a process that only
+	// reads (package session, read-only) writes nothing.
+	NoRenew bool
+	// Wakeups, when set, wakes the waiters of a reload lock on its release
+	// (wake.go); it must be the one given to the client's NewClient. Nil:
+	// waiters poll, as they must on a client without client-side caching.
+	Wakeups *Wakeups
 }
 
 // Defaults of ProfileOptions and TokenOptions.
@@ -58,6 +65,8 @@ type ProfileStore struct {
 	cacheTTL time.Duration
 	now      func() time.Time
 	log      *slog.Logger
+	noRenew  bool
+	wake     *Wakeups
 	renewals singleflight.Group
 }
 
@@ -71,6 +80,8 @@ func NewProfileStore(client rueidis.Client, opts ProfileOptions) *ProfileStore {
 		cacheTTL: orDefault(opts.CacheTTL, DefaultCacheTTL),
 		now:      opts.Now,
 		log:      opts.Logger,
+		noRenew:  opts.NoRenew,
+		wake:     opts.Wakeups,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -115,15 +126,8 @@ func (s *ProfileStore) Save(ctx context.Context, p *profile.Profile, fence profi
 	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
 	interests := uniq(p.Interests)
 	writes := genWrites(s.keys.gen(uid, gen), p, interests)
-
-	fenceKey := s.keys.fence(uid)
-	written := 0
-	for _, batch := range batches(writes) {
-		if err := writeBatch(ctx, s.client, fenceKey, fence, ttl, batch); err != nil {
-			s.discard(ctx, uid, writes[:written+len(batch)])
-			return fmt.Errorf("redisrepo: save profile: %w", err)
-		}
-		written += len(batch)
+	if err := s.writeGen(ctx, uid, fence, writes); err != nil {
+		return fmt.Errorf("redisrepo: save profile: %w", err)
 	}
 
 	now := s.now().UnixMilli()
@@ -134,11 +138,12 @@ func (s *ProfileStore) Save(ctx context.Context, p *profile.Profile, fence profi
 		counts:    [len(sections)]int{len(p.Orders), len(p.Invoices), len(p.Inquiries)},
 		interests: len(interests),
 	}
+	for sec := range profile.NumSections {
+		m.gens[sec], m.loads[sec] = gen, now
+	}
 	args := append([]string{gen, ttl, string(fence)}, m.pairs()...)
-	old, err := switchScript.Exec(ctx, s.client, []string{s.keys.meta(uid), fenceKey}, args).ToString()
+	old, err := switchScript.Exec(ctx, s.client, []string{s.keys.meta(uid), s.keys.fence(uid)}, args).AsStrSlice()
 	switch err = fencedErr(err); {
-	case rueidis.IsRedisNil(err): // no previous generation
-		return nil
 	case isFenced(err):
 		s.discard(ctx, uid, writes)
 		return fmt.Errorf("redisrepo: save profile: %w", err)
@@ -147,12 +152,29 @@ func (s *ProfileStore) Save(ctx context.Context, p *profile.Profile, fence profi
 		// generation to its TTL rather than delete what meta may point at.
 		return fmt.Errorf("redisrepo: save profile: %w", err)
 	}
-	// The replaced generation must go even if the caller gives up now.
+	// The replaced generations must go even if the caller gives up now.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := dropGen(cctx, s.client, s.keys, uid, old); err != nil {
+	if err := dropGens(cctx, s.client, s.keys, uid, old); err != nil {
 		s.log.WarnContext(ctx, "redisrepo: delete replaced profile generation; its keys expire by their TTL",
-			"user", uid, "gen", old, "err", err)
+			"user", uid, "err", err)
+	}
+	return nil
+}
+
+// writeGen writes the keys of a new generation in batches, each key with
+// its TTL, unless the user's fence moves: then what it wrote is deleted.
+// Nothing points at the keys yet: readers cannot see them, and if the
+// caller dies here they expire by themselves.
+func (s *ProfileStore) writeGen(ctx context.Context, uid uuid.UUID, fence profile.Fence, writes []genWrite) error {
+	ttl := strconv.FormatInt(s.ttl.Milliseconds(), 10)
+	written := 0
+	for _, batch := range batches(writes) {
+		if err := writeBatch(ctx, s.client, s.keys.fence(uid), fence, ttl, batch); err != nil {
+			s.discard(ctx, uid, writes[:written+len(batch)])
+			return err
+		}
+		written += len(batch)
 	}
 	return nil
 }
@@ -174,15 +196,12 @@ func (s *ProfileStore) discard(ctx context.Context, uid uuid.UUID, writes []genW
 	}
 }
 
-// Delete removes the user's profile: meta at once, then its generation in
+// Delete removes the user's profile: meta at once, then its generations in
 // batches.
 func (s *ProfileStore) Delete(ctx context.Context, userID uuid.UUID) error {
-	gen, err := dropMetaScript.Exec(ctx, s.client, []string{s.keys.meta(userID)}, nil).ToString()
-	if rueidis.IsRedisNil(err) {
-		return nil
-	}
+	gens, err := dropMetaScript.Exec(ctx, s.client, []string{s.keys.meta(userID)}, nil).AsStrSlice()
 	if err == nil {
-		err = dropGen(ctx, s.client, s.keys, userID, gen)
+		err = dropGens(ctx, s.client, s.keys, userID, gens)
 	}
 	if err != nil {
 		return fmt.Errorf("redisrepo: delete profile: %w", err)

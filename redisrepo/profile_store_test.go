@@ -71,6 +71,11 @@ func testSaveLayout(t *testing.T, e env) {
 
 	wantMeta := map[string]string{"gen": gen, "renewed": strconv.FormatInt(t0.UnixMilli(), 10),
 		"loaded": strconv.FormatInt(t0.UnixMilli(), 10), "orders": "25", "invoices": "6", "inquiries": "3", "interests": "4"}
+	for sec := range profile.NumSections {
+		// Per section: its generation and load time (issue 12).
+		wantMeta["g:"+sec.String()] = gen
+		wantMeta["l:"+sec.String()] = strconv.FormatInt(t0.UnixMilli(), 10)
+	}
 	if got := e.strMap(t, "HGETALL", key(uid, "meta")); !reflect.DeepEqual(got, wantMeta) {
 		t.Errorf("HGETALL meta = %v, want %v", got, wantMeta)
 	}

@@ -52,7 +52,7 @@ var createScriptSHA = func() string {
 // They are logged. A failed WAIT (the connection broke) is an error: the
 // master may have died with the session, and the user had better sign in
 // again now than find out later.
-func (t *TokenStore) createReplicated(ctx context.Context, userID uuid.UUID, keys, args []string) (evicted []string, err error) {
+func (t *TokenStore) createReplicated(ctx context.Context, userID uuid.UUID, keys, args []string) (ended createReply, err error) {
 	ctx, cancel := context.WithTimeout(ctx, t.waitTimeout)
 	defer cancel()
 	err = t.client.Dedicated(func(d rueidis.DedicatedClient) error {
@@ -63,7 +63,7 @@ func (t *TokenStore) createReplicated(ctx context.Context, userID uuid.UUID, key
 			rs = d.DoMulti(ctx, b.Eval().Script(createScriptSrc).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build(), b.Role().Build())
 		}
 		var err error
-		if evicted, err = rs[0].AsStrSlice(); err != nil {
+		if ended, err = parseCreateReply(rs[0]); err != nil {
 			return err
 		}
 		want := t.waitReplicas
@@ -84,7 +84,7 @@ func (t *TokenStore) createReplicated(ctx context.Context, userID uuid.UUID, key
 		}
 		return nil
 	})
-	return evicted, err
+	return ended, err
 }
 
 // onlineReplicas reads ROLE's answer on a master: the replicas connected

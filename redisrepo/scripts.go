@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/redis/rueidis"
+
+	"github.com/profilecache/profilecache/profile"
 )
 
 // Meta hash fields besides the section counts (section.list).
@@ -16,17 +18,41 @@ const (
 )
 
 // luaLayout declares the key layout for the scripts, generated from the Go
-// constants in keys.go.
+// constants in keys.go and meta.go, and gens(meta), the distinct
+// generations a meta points at ({} without meta), and genOf(meta, base,
+// section), the generation a section is read from.
 var luaLayout = func() string {
-	var secs []string
+	var secs, names []string
 	for _, s := range sections {
 		secs = append(secs, fmt.Sprintf("{%q, %q}", s.list, s.item))
+	}
+	for s := range profile.NumSections {
+		names = append(names, fmt.Sprintf("%q", s.String()))
 	}
 	return fmt.Sprintf(`
 local F_GEN, F_RENEWED = %q, %q
 local K_BASIC, K_INTERESTS = %q, %q
 local SECTIONS = {%s}
-`, metaGen, metaRenewed, keyBasic, keyInterests, strings.Join(secs, ", "))
+local PARTS = {%s}
+local function genOf(meta, base, part)
+  return redis.call('HGET', meta, 'g:' .. part) or base
+end
+local function gens(meta)
+  local base = redis.call('HGET', meta, F_GEN)
+  local seen, out = {}, {}
+  if not base then
+    return out
+  end
+  for _, part in ipairs(PARTS) do
+    local g = genOf(meta, base, part)
+    if not seen[g] then
+      seen[g] = true
+      out[#out + 1] = g
+    end
+  end
+  return out
+end
+`, metaGen, metaRenewed, keyBasic, keyInterests, strings.Join(secs, ", "), strings.Join(names, ", "))
 }()
 
 // writeScript writes one batch of a new generation (generation.go): each
@@ -57,58 +83,88 @@ end
 return #KEYS - 1
 `)
 
-// switchScript makes a fully written generation current: O(1), whatever
-// the size of the profile. If the user's fence moved since the load began
-// (fence.go), it changes nothing; Save then deletes the new generation.
-// Last writer wins, as with any cache fill: it returns the generation it
-// replaced, which Save deletes in batches.
+// switchScript makes a fully written generation current for every
+// section: O(1), whatever the size of the profile. If the user's fence
+// moved since the load began (fence.go), it changes nothing; Save then
+// deletes the new generation. Last writer wins, as with any cache fill: it
+// returns the generations it replaced, which Save deletes in batches.
 //
 // KEYS[1] meta, KEYS[2] fence. ARGV[1] new gen, ARGV[2] ttl ms, ARGV[3] the
 // fence read before the load, ARGV[4...] field/value pairs for meta (gen
-// included).
+// and every section's pointer included).
 var switchScript = rueidis.NewLuaScript(luaLayout + luaFenced + `
 if fenced(KEYS[2], ARGV[3]) then
   return redis.error_reply('` + errFencedReply + `')
 end
-local old = redis.call('HGET', KEYS[1], F_GEN)
+local old = gens(KEYS[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if old == ARGV[1] then
-  return false
+local out = {}
+for _, g in ipairs(old) do
+  if g ~= ARGV[1] then
+    out[#out + 1] = g
+  end
 end
-return old
+return out
 `)
 
-// dropMetaScript deletes meta and returns the generation it pointed at,
+// sectionSwitchScript points one section at its freshly written generation
+// (issue 12), in O(1), and touches nothing else of meta but that section's
+// fields. It commits only if the fence is unchanged and the section still
+// points at the generation the reload saw when it began: a whole save, a
+// webhook's or an erasure's delete, or another reload that committed
+// meanwhile make it write nothing, so that it never brings back older
+// data. Returns the generation it replaced, or nil when it wrote nothing.
+//
+// KEYS[1] meta, KEYS[2] fence. ARGV[1] the fence read before the load,
+// ARGV[2] the section, ARGV[3] the generation seen before the load,
+// ARGV[4...] field/value pairs for meta.
+var sectionSwitchScript = rueidis.NewLuaScript(luaLayout + luaFenced + `
+if fenced(KEYS[2], ARGV[1]) then
+  return redis.error_reply('` + errFencedReply + `')
+end
+local base = redis.call('HGET', KEYS[1], F_GEN)
+if not base then
+  return false
+end
+local cur = genOf(KEYS[1], base, ARGV[2])
+if cur ~= ARGV[3] then
+  return false
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+return cur
+`)
+
+// dropMetaScript deletes meta and returns the generations it pointed at,
 // which the caller then deletes in batches: from here on readers find no
 // profile.
 //
 // KEYS[1] meta.
 var dropMetaScript = rueidis.NewLuaScript(luaLayout + `
-local gen = redis.call('HGET', KEYS[1], F_GEN)
+local g = gens(KEYS[1])
 redis.call('UNLINK', KEYS[1])
-return gen
+return g
 `)
 
-// renewScript claims the renewal of generation ARGV[1]: unless the
-// generation changed or someone renewed it since the reader decided to, it
-// records the renewal and extends meta's TTL. The caller then extends the
-// generation's keys in batches (pexpireGen). Claiming first makes a second
-// instance's renewal of the same generation a no-op.
+// renewScript claims the renewal of the user's profile: unless someone
+// renewed it (or saved it whole) since the reader decided to, it records
+// the renewal and extends meta's TTL, and returns the generations meta
+// points at; the caller then extends their keys in batches (pexpireGen).
+// Claiming first makes a second instance's renewal a no-op.
 //
-// KEYS[1] meta. ARGV[1] gen, ARGV[2] ttl ms, ARGV[3] now (unix ms), ARGV[4]
-// renew only if renewed < this (unix ms). Returns 1 when claimed, else 0.
+// KEYS[1] meta. ARGV[1] ttl ms, ARGV[2] now (unix ms), ARGV[3] renew only
+// if renewed < this (unix ms). Returns the generations, {} when not claimed.
 var renewScript = rueidis.NewLuaScript(luaLayout + `
-if redis.call('HGET', KEYS[1], F_GEN) ~= ARGV[1] then
-  return 0
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {}
 end
 local renewed = tonumber(redis.call('HGET', KEYS[1], F_RENEWED))
-if renewed and renewed >= tonumber(ARGV[4]) then
-  return 0
+if renewed and renewed >= tonumber(ARGV[3]) then
+  return {}
 end
-redis.call('HSET', KEYS[1], F_RENEWED, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
+redis.call('HSET', KEYS[1], F_RENEWED, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return gens(KEYS[1])
 `)
 
 // pexpireScript sets the TTL of each of its keys that exists: one call for
@@ -123,7 +179,7 @@ return #KEYS
 `
 
 // readScript is the consistent fallback of Read: meta and every requested
-// part of its generation in one atomic step, so that a concurrent save
+// part of the generations it points at in one atomic step, so that a concurrent save
 // cannot delete the generation between reads.
 //
 // KEYS[1] meta. ARGV[1] user base, ARGV[2] "1" for basic, ARGV[3] "1" for
@@ -138,21 +194,24 @@ local gen = redis.call('HGET', KEYS[1], F_GEN)
 if not gen then
   return {}
 end
-local p = ARGV[1] .. gen .. ':'
+local function p(part)
+  return ARGV[1] .. genOf(KEYS[1], gen, part) .. ':'
+end
 local out = {meta, {}, {}}
 if ARGV[2] == '1' then
-  out[2] = redis.call('HGETALL', p .. K_BASIC)
+  out[2] = redis.call('HGETALL', p(K_BASIC) .. K_BASIC)
 end
 if ARGV[3] == '1' then
-  out[3] = redis.call('SMEMBERS', p .. K_INTERESTS)
+  out[3] = redis.call('SMEMBERS', p(K_INTERESTS) .. K_INTERESTS)
 end
 for i, s in ipairs(SECTIONS) do
   local start, stop = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
   local ids, items = {}, {}
   if start ~= '' then
-    ids = redis.call('LRANGE', p .. s[1], start, stop)
+    local g = p(s[1])
+    ids = redis.call('LRANGE', g .. s[1], start, stop)
     for _, id in ipairs(ids) do
-      items[#items + 1] = redis.call('HGETALL', p .. s[2] .. ':' .. id)
+      items[#items + 1] = redis.call('HGETALL', g .. s[2] .. ':' .. id)
     end
   end
   out[3 + i] = {ids, items}
@@ -166,6 +225,17 @@ return out
 var unlockScript = rueidis.NewLuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// holdScript keeps a lock for ARGV[2] ms more, only while it is still ours:
+// a failed section reload holds its lock for the retry backoff.
+//
+// KEYS[1] lock. ARGV[1] owner token, ARGV[2] ms.
+var holdScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 `)
@@ -207,7 +277,9 @@ return 1
 // ARGV[7] max-age cutoff (unix ms; entries created before it are dead),
 // ARGV[8] index ttl ms, ARGV[9] max sessions, ARGV[10] session key prefix,
 // ARGV[11] data key suffix, ARGV[12] the fence read when the login began.
-// Returns the ids of the sessions it ended that were alive.
+// Returns {ids of the sessions it ended for the cap, ids of live sessions it
+// ended past the max age, ids of entries whose token had expired}, so that
+// each gets its event (createReply).
 //
 // Its source is kept as well: a login that waits for replicas sends it
 // itself, on a dedicated connection (replicas.go).
@@ -222,10 +294,14 @@ local function unlink(sid)
   redis.call('UNLINK', prefix .. sid, prefix .. sid .. dsuf)
   redis.call('ZREM', KEYS[2], sid)
 end
-local ended = {}
+local limit, aged, gone = {}, {}, {}
 for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[7])) do
-  if sid ~= id and redis.call('EXISTS', prefix .. sid) == 1 then
-    ended[#ended + 1] = sid
+  if sid ~= id then
+    if redis.call('EXISTS', prefix .. sid) == 1 then
+      aged[#aged + 1] = sid
+    else
+      gone[#gone + 1] = sid
+    end
   end
   unlink(sid)
 end
@@ -233,6 +309,7 @@ local others = {}
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   if sid ~= id then
     if redis.call('EXISTS', prefix .. sid) == 0 then
+      gone[#gone + 1] = sid
       unlink(sid)
     else
       local f = redis.call('HMGET', prefix .. sid, %[1]q, %[2]q)
@@ -253,10 +330,10 @@ if over > 0 then
   end)
   for i = 1, over do
     unlink(others[i][1])
-    ended[#ended + 1] = others[i][1]
+    limit[#limit + 1] = others[i][1]
   end
 end
-return ended
+return {limit, aged, gone}
 `, sessSeen, sessCreated, sessUID, sessUA)
 
 // revokeAllScript ends every session in the user's index and raises the
@@ -264,18 +341,21 @@ return ended
 //
 // KEYS[1] index, KEYS[2] fence. ARGV[1] session key prefix, ARGV[2] data key
 // suffix, ARGV[3] new fence value, ARGV[4] fence ttl ms.
-// Returns {number of sessions that were still alive, every indexed id}.
+// Returns {number of sessions that were still alive, every indexed id, the
+// ids of those alive}.
 var revokeAllScript = rueidis.NewLuaScript(`
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-local live = 0
+local live = {}
 for _, id in ipairs(ids) do
   local k = ARGV[1] .. id
-  live = live + redis.call('UNLINK', k)
+  if redis.call('UNLINK', k) == 1 then
+    live[#live + 1] = id
+  end
   redis.call('UNLINK', k .. ARGV[2])
 end
 redis.call('DEL', KEYS[1])
-return {live, ids}
+return {#live, ids, live}
 `)
 
 // putDataScript stores one data entry of a live session, with the session's
@@ -316,7 +396,8 @@ return 1
 // their data and the index, meta and the reload lock, in one atomic step
 // bounded by the session cap. The generation meta pointed at is left to the
 // caller, which deletes it in batches: nothing points at it any more.
-// Returns {every indexed session id, the generation or false}.
+// Returns {every indexed session id, the generations, the ids of the
+// sessions that were alive}.
 //
 // KEYS[1] index, KEYS[2] fence, KEYS[3] meta, KEYS[4] lock. ARGV[1] session
 // key prefix, ARGV[2] data key suffix, ARGV[3] new fence value, ARGV[4]
@@ -324,10 +405,14 @@ return 1
 var eraseScript = rueidis.NewLuaScript(luaLayout + `
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local live = {}
 for _, id in ipairs(ids) do
-  redis.call('UNLINK', ARGV[1] .. id, ARGV[1] .. id .. ARGV[2])
+  if redis.call('UNLINK', ARGV[1] .. id) == 1 then
+    live[#live + 1] = id
+  end
+  redis.call('UNLINK', ARGV[1] .. id .. ARGV[2])
 end
-local gen = redis.call('HGET', KEYS[3], F_GEN)
+local g = gens(KEYS[3])
 redis.call('UNLINK', KEYS[1], KEYS[3], KEYS[4])
-return {ids, gen}
+return {ids, g, live}
 `)

@@ -74,6 +74,11 @@ type TokenOptions struct {
 	// Logger receives the warning about a login that fewer replicas
 	// confirmed than asked for. Default slog.Default().
 	Logger *slog.Logger
+	// Events records every session this store creates or ends, and every
+	// expired one it notices (events.go in profile; the reason of an end
+	// comes with the call's context, profile.WithReason). Default
+	// profile.NoEvents.
+	Events profile.Events
 }
 
 // TokenStore is the server-side record of sessions (auth.TokenStore) and
@@ -93,6 +98,7 @@ type TokenStore struct {
 	waitReplicas int
 	waitTimeout  time.Duration
 	log          *slog.Logger
+	events       profile.Events
 	revoked      revokedSet
 }
 
@@ -117,6 +123,10 @@ func NewTokenStore(client rueidis.Client, opts TokenOptions) *TokenStore {
 	}
 	if t.log == nil {
 		t.log = slog.Default()
+	}
+	t.events = opts.Events
+	if t.events == nil {
+		t.events = profile.NoEvents{}
 	}
 	return t
 }
@@ -156,25 +166,89 @@ func (t *TokenStore) Create(ctx context.Context, s profile.Session, ttl time.Dur
 		t.keys.sessionPrefix(s.UserID), dataSuffix,
 		string(s.Fence),
 	}
-	var evicted []string
+	var ended createReply
 	var err error
 	if t.waitReplicas > 0 {
-		// evicted is set even when only the wait failed.
-		evicted, err = t.createReplicated(ctx, s.UserID, keys, args)
+		// ended is set even when only the wait failed.
+		ended, err = t.createReplicated(ctx, s.UserID, keys, args)
 	} else {
-		evicted, err = createScript.Exec(ctx, t.client, keys, args).AsStrSlice()
+		ended, err = parseCreateReply(createScript.Exec(ctx, t.client, keys, args))
 	}
 	// Ended here: refuse them at once on this instance, whose client-side
 	// cache may still hold them for a few ms (revoked.go).
-	if len(evicted) > 0 {
-		t.revoked.add(evicted...)
-	}
+	t.revoked.add(ended.limit...)
+	t.revoked.add(ended.aged...)
+	t.events.Emit(ctx, ended.events(s, err == nil)...)
 	if err != nil {
 		return fmt.Errorf("redisrepo: create session: %w", fencedErr(err))
 	}
 	t.revoked.forget(s.ID)
 	return nil
 }
+
+// createReply is what createScript ended besides creating the session.
+type createReply struct {
+	limit []string // over MaxSessions
+	aged  []string // alive past the max age
+	gone  []string // their token had expired
+}
+
+// events are the events of a create of s, in the order the script did
+// it: expired sessions out, s in (if created), then the least recently
+// seen ones over the cap.
+func (c createReply) events(s profile.Session, created bool) []profile.Event {
+	evs := sessionEvents(nil, s.UserID, profile.EventSessionTimedOut, profile.ReasonIdle, c.gone)
+	evs = sessionEvents(evs, s.UserID, profile.EventSessionTimedOut, profile.ReasonAbsolute, c.aged)
+	if created {
+		evs = sessionEvents(evs, s.UserID, profile.EventSessionCreated, profile.ReasonLogin, []string{s.ID})
+	}
+	return sessionEvents(evs, s.UserID, profile.EventSessionRevoked, profile.ReasonLimit, c.limit)
+}
+
+func parseCreateReply(r rueidis.RedisResult) (createReply, error) {
+	var c createReply
+	parts, err := r.ToArray()
+	if err == nil && len(parts) != 3 {
+		err = fmt.Errorf("%d elements in the reply, want 3", len(parts))
+	}
+	if err != nil {
+		return c, err
+	}
+	for i, dst := range []*[]string{&c.limit, &c.aged, &c.gone} {
+		if *dst, err = parts[i].AsStrSlice(); err != nil {
+			return createReply{}, fmt.Errorf("reply element %d: %w", i, err)
+		}
+	}
+	return c, nil
+}
+
+// sessionEvents appends one event per session id to evs.
+func sessionEvents(evs []profile.Event, userID uuid.UUID, typ, reason string, ids []string) []profile.Event {
+	for _, id := range ids {
+		evs = append(evs, profile.Event{Type: typ, Reason: reason, UserID: userID, SessionID: id})
+	}
+	return evs
+}
+
+// endedEvents are the events of sessions a revocation found: the live ones
+// ended for reason (a timed-out one if reason is idle or absolute), the
+// others had expired.
+func endedEvents(userID uuid.UUID, reason string, live, all []string) []profile.Event {
+	typ := profile.EventSessionRevoked
+	if reason == profile.ReasonIdle || reason == profile.ReasonAbsolute {
+		typ = profile.EventSessionTimedOut
+	}
+	evs := sessionEvents(nil, userID, typ, reason, live)
+	for _, id := range all {
+		if !slices.Contains(live, id) {
+			evs = sessionEvents(evs, userID, profile.EventSessionTimedOut, profile.ReasonIdle, []string{id})
+		}
+	}
+	return evs
+}
+
+// errPastMaxAge: a session alive in Redis but older than the max age.
+var errPastMaxAge = errors.New("past the max age")
 
 // Lookup returns the session through the client-side cache: a hot session
 // costs no round trip, and Redis invalidates the entry when the session
@@ -235,7 +309,7 @@ func (t *TokenStore) decodeFrom(userID uuid.UUID, sessionID string, d *decoder) 
 	case s.UserID != userID:
 		return profile.Session{}, fmt.Errorf("session of another user: %w", profile.ErrNotFound)
 	case t.now().Sub(s.Created) > t.indexTTL:
-		return profile.Session{}, fmt.Errorf("session older than %v: %w", t.indexTTL, profile.ErrNotFound)
+		return profile.Session{}, fmt.Errorf("session older than %v: %w: %w", t.indexTTL, errPastMaxAge, profile.ErrNotFound)
 	}
 	return s, nil
 }
@@ -269,12 +343,14 @@ func (t *TokenStore) Revoke(ctx context.Context, userID uuid.UUID, sessionID str
 	// Noted first, so that requests racing with the revocation already fail.
 	t.revoked.add(sessionID)
 	b := t.client.B()
-	err := execErr(t.client.DoMulti(ctx,
+	resp := t.client.DoMulti(ctx,
 		b.Multi().Build(),
-		b.Unlink().Key(t.keys.session(userID, sessionID), t.keys.sessionData(userID, sessionID)).Build(),
+		b.Unlink().Key(t.keys.session(userID, sessionID)).Build(),
+		b.Unlink().Key(t.keys.sessionData(userID, sessionID)).Build(),
 		b.Zrem().Key(t.keys.sessions(userID)).Member(sessionID).Build(),
 		b.Exec().Build(),
-	))
+	)
+	err := execErr(resp)
 	if err != nil {
 		// Unconfirmed: the caller answers 503 and the user tries again, so
 		// this instance must not quietly refuse a session that still works
@@ -282,6 +358,22 @@ func (t *TokenStore) Revoke(ctx context.Context, userID uuid.UUID, sessionID str
 		t.revoked.forget(sessionID)
 		return fmt.Errorf("redisrepo: revoke session: %w", err)
 	}
+	// [token unlinked, data unlinked, index entry removed]: only a call
+	// that found the session reports it, so a double click reports once.
+	replies, _ := resp[len(resp)-1].ToArray() // checked by execErr
+	if len(replies) != 3 {
+		return nil
+	}
+	token, _ := replies[0].AsInt64()
+	indexed, _ := replies[2].AsInt64()
+	var live, all []string
+	if token == 1 {
+		live = []string{sessionID}
+	}
+	if token == 1 || indexed == 1 {
+		all = []string{sessionID}
+	}
+	t.events.Emit(ctx, endedEvents(userID, profile.ReasonFrom(ctx, profile.ReasonRevoke), live, all)...)
 	return nil
 }
 
@@ -292,7 +384,7 @@ func (t *TokenStore) RevokeAll(ctx context.Context, userID uuid.UUID) (int, erro
 		[]string{t.keys.sessions(userID), t.keys.fence(userID)},
 		[]string{t.keys.sessionPrefix(userID), dataSuffix, newFence(fenceRevoked), strconv.FormatInt(t.fenceTTL.Milliseconds(), 10)},
 	).ToArray()
-	if err == nil && len(reply) != 2 {
+	if err == nil && len(reply) != 3 {
 		err = fmt.Errorf("unexpected reply of %d elements", len(reply))
 	}
 	if err != nil {
@@ -309,12 +401,17 @@ func (t *TokenStore) RevokeAll(ctx context.Context, userID uuid.UUID) (int, erro
 	// All of them, not just the live ones: one deleted a moment ago by
 	// another instance may still sit in this client's cache.
 	t.revoked.add(ids...)
+	liveIDs, err := reply[2].AsStrSlice()
+	if err != nil {
+		return 0, fmt.Errorf("redisrepo: revoke all sessions: %w", err)
+	}
+	t.events.Emit(ctx, endedEvents(userID, profile.ReasonFrom(ctx, profile.ReasonLogoutAll), liveIDs, ids)...)
 	return int(live), nil
 }
 
 // Erase deletes every key of the user: one bounded Lua call raises the
 // erasure fence and deletes the sessions, their data, the index, the
-// profile's meta and the reload lock; then the generation meta pointed at
+// profile's meta and the reload lock; then the generations meta pointed at
 // goes in batches, and a sweep removes anything else of the user. The fence
 // stays for FenceTTL, so that nothing in flight writes the user back.
 func (t *TokenStore) Erase(ctx context.Context, userID uuid.UUID) error {
@@ -326,8 +423,8 @@ func (t *TokenStore) Erase(ctx context.Context, userID uuid.UUID) error {
 		[]string{t.keys.sessionPrefix(userID), dataSuffix, newFence(fenceErased),
 			strconv.FormatInt(t.fenceTTL.Milliseconds(), 10)},
 	).ToArray()
-	if err == nil && len(reply) != 2 {
-		err = fmt.Errorf("%d elements in the reply, want 2", len(reply))
+	if err == nil && len(reply) != 3 {
+		err = fmt.Errorf("%d elements in the reply, want 3", len(reply))
 	}
 	if err != nil {
 		return fmt.Errorf("redisrepo: erase user: %w", err)
@@ -337,12 +434,17 @@ func (t *TokenStore) Erase(ctx context.Context, userID uuid.UUID) error {
 		return fmt.Errorf("redisrepo: erase user: %w", err)
 	}
 	t.revoked.add(ids...)
-	if gen, err := reply[1].ToString(); err == nil {
-		if err := dropGen(ctx, t.client, t.keys, userID, gen); err != nil {
-			return fmt.Errorf("redisrepo: erase user: profile: %w", err)
-		}
-	} else if !rueidis.IsRedisNil(err) {
+	liveIDs, err := reply[2].AsStrSlice()
+	if err != nil {
 		return fmt.Errorf("redisrepo: erase user: %w", err)
+	}
+	t.events.Emit(ctx, endedEvents(userID, profile.ReasonErased, liveIDs, ids)...)
+	gens, err := reply[1].AsStrSlice()
+	if err != nil {
+		return fmt.Errorf("redisrepo: erase user: %w", err)
+	}
+	if err := dropGens(ctx, t.client, t.keys, userID, gens); err != nil {
+		return fmt.Errorf("redisrepo: erase user: profile: %w", err)
 	}
 	if err := sweepUser(ctx, t.client, t.keys, userID); err != nil {
 		return fmt.Errorf("redisrepo: erase user: %w", err)
@@ -368,6 +470,7 @@ func (t *TokenStore) List(ctx context.Context, userID uuid.UUID) ([]profile.Sess
 		cmds[i] = b.Hmget().Key(t.keys.session(userID, id)).Field(sessionFields...).Build()
 	}
 	var gone []string
+	aged := map[string]bool{}
 	for i, r := range t.client.DoMulti(ctx, cmds...) {
 		if err := r.Error(); err != nil {
 			return nil, fmt.Errorf("redisrepo: list sessions: %w", err)
@@ -376,21 +479,51 @@ func (t *TokenStore) List(ctx context.Context, userID uuid.UUID) ([]profile.Sess
 		switch {
 		case err != nil:
 			gone = append(gone, ids[i])
+			aged[ids[i]] = errors.Is(err, errPastMaxAge)
 		case t.revoked.has(ids[i]):
 			// Revoked here a moment ago; Redis has it gone already.
 		default:
 			out = append(out, s)
 		}
 	}
-	if len(gone) > 0 {
-		if err := t.client.Do(ctx, b.Zrem().Key(idx).Member(gone...).Build()).Error(); err != nil {
-			return nil, fmt.Errorf("redisrepo: list sessions: prune index: %w", err)
-		}
+	if err := t.prune(ctx, userID, gone, aged); err != nil {
+		return nil, fmt.Errorf("redisrepo: list sessions: %w", err)
 	}
 	slices.SortFunc(out, func(x, y profile.Session) int {
 		return cmp.Or(y.LastSeen.Compare(x.LastSeen), y.Created.Compare(x.Created), cmp.Compare(x.ID, y.ID))
 	})
 	return out, nil
+}
+
+// prune removes index entries of sessions that are over: expired, or alive
+// past the max age (aged). One ZREM each, so that only the call that
+// removes an entry reports its timeout, however many List at once.
+func (t *TokenStore) prune(ctx context.Context, userID uuid.UUID, gone []string, aged map[string]bool) error {
+	if len(gone) == 0 {
+		return nil
+	}
+	b := t.client.B()
+	cmds := make(rueidis.Commands, len(gone))
+	for i, id := range gone {
+		cmds[i] = b.Zrem().Key(t.keys.sessions(userID)).Member(id).Build()
+	}
+	var evs []profile.Event
+	for i, r := range t.client.DoMulti(ctx, cmds...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			t.events.Emit(ctx, evs...)
+			return fmt.Errorf("prune index: %w", err)
+		}
+		if n == 1 {
+			reason := profile.ReasonIdle
+			if aged[gone[i]] {
+				reason = profile.ReasonAbsolute
+			}
+			evs = sessionEvents(evs, userID, profile.EventSessionTimedOut, reason, gone[i:i+1])
+		}
+	}
+	t.events.Emit(ctx, evs...)
+	return nil
 }
 
 func positiveOr(n, def int) int {

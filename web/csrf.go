@@ -197,12 +197,15 @@ func requestToken(c echo.Context) (string, error) {
 }
 
 // crossOriginCheck is the global layer 1: every unsafe request but the
-// webhook's goes through CrossOriginProtection. It reads no body.
+// webhook's and forward auth's goes through CrossOriginProtection. It reads
+// no body. Forward auth only says who a request is from; under Envoy it
+// sees the upstream's own unsafe requests, which are the upstream's to
+// defend.
 func (s *Server) crossOriginCheck(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		// By the raw path, so that a disabled webhook (no route) is a plain 404.
-		if isSafeMethod(req.Method) || req.URL.Path == routeProfileChanged {
+		if isSafeMethod(req.Method) || req.URL.Path == routeProfileChanged || isForwardAuth(req.URL.Path) {
 			return next(c)
 		}
 		if err := s.csrf.crossOrigin.Check(req); err != nil {

@@ -146,9 +146,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 }
 
 // wantsJSON reports whether errors for r should be JSON: everything under
-// /api/ and /internal/, and clients that accept JSON but not HTML.
+// /api/ and /internal/, forward auth (a proxy must get its 401, never a
+// redirect), and clients that accept JSON but not HTML.
 func wantsJSON(r *http.Request) bool {
-	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/internal/") {
+	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/internal/") || isForwardAuth(r.URL.Path) {
 		return true
 	}
 	json, html := false, false

@@ -165,7 +165,9 @@ func jsonBodyError(err error) error {
 // Revocation wins: every logout below clears the cookie only once the store
 // has confirmed the revocation. When it cannot (an outage: 503), the cookie
 // stays, so that the user can simply try again; saying "signed out" while
-// the session still works would be worse than an error.
+// the session still works would be worse than an error. A logout tells the
+// store its reason (profile.WithReason), so that its event says "logout"
+// rather than "revoke" (docs/events.md).
 
 // handleLogout ends the current session, if the request has a valid one.
 // An expired or revoked session still clears the cookie and lands on
@@ -177,7 +179,7 @@ func (s *Server) handleLogout(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return s.cfg.Sessions.Revoke(c.Request().Context(), userID, sessionID)
+		return s.cfg.Sessions.Revoke(profile.WithReason(c.Request().Context(), profile.ReasonLogout), userID, sessionID)
 	})(c)
 	if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
 		return err
@@ -191,7 +193,7 @@ func (s *Server) handleAPILogout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Sessions.Revoke(c.Request().Context(), userID, sessionID); err != nil {
+	if err := s.cfg.Sessions.Revoke(profile.WithReason(c.Request().Context(), profile.ReasonLogout), userID, sessionID); err != nil {
 		return err
 	}
 	s.cfg.Sessions.ClearCookie(c)

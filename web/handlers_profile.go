@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -41,6 +42,7 @@ func (s *Server) handleProfilePage(c echo.Context) error {
 		Pager:     newPagination("/profile", page, ordersPerPage, v.Orders.Total),
 		Invoices:  v.Invoices,
 		Inquiries: v.Inquiries,
+		Stale:     markStale(c, v),
 	}
 	p.UserName = displayName(v.Basic)
 	return c.Render(http.StatusOK, "profile", p)
@@ -55,6 +57,7 @@ func (s *Server) handleAPIMe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	markStale(c, v)
 	return writeJSON(c, http.StatusOK, func(b []byte) []byte { return appendBasicJSON(b, v.Basic) })
 }
 
@@ -67,6 +70,7 @@ func (s *Server) handleAPIInterests(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	markStale(c, v)
 	interests := v.Interests
 	if interests == nil {
 		interests = []string{} // [] rather than null
@@ -87,6 +91,7 @@ func (s *Server) handleAPIOrders(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	markStale(c, v)
 	return writeJSON(c, http.StatusOK, func(b []byte) []byte { return appendOrderPageJSON(b, v.Orders, p) })
 }
 
@@ -103,6 +108,7 @@ func (s *Server) handleAPIInvoices(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	markStale(c, v)
 	return c.JSON(http.StatusOK, toPageJSON(v.Invoices, p, toInvoiceJSON))
 }
 
@@ -119,6 +125,7 @@ func (s *Server) handleAPIInquiries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	markStale(c, v)
 	return c.JSON(http.StatusOK, toPageJSON(v.Inquiries, p, toInquiryJSON))
 }
 
@@ -131,4 +138,24 @@ func (s *Server) handleAPIRefresh(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// staleHeader names the sections of an answer served past their freshness
+// window (PROFILE_FRESH), e.g. "Profile-Stale: orders, invoices": the CRM
+// could not be asked in time, or the reload is still under way.
+const staleHeader = "Profile-Stale"
+
+// markStale sets staleHeader when v has stale sections, and returns its
+// value ("" when none).
+func markStale(c echo.Context, v profile.View) string {
+	if len(v.Stale) == 0 {
+		return ""
+	}
+	names := make([]string, len(v.Stale))
+	for i, s := range v.Stale {
+		names[i] = s.String()
+	}
+	h := strings.Join(names, ", ")
+	c.Response().Header().Set(staleHeader, h)
+	return h
 }

@@ -105,6 +105,9 @@ type profilePage struct {
 	Pager     pagination
 	Invoices  profile.Slice[profile.Invoice]
 	Inquiries profile.Slice[profile.Inquiry]
+	// Stale is the sections shown past their freshness window, as one
+	// string ("orders, invoices"); empty when all are fresh.
+	Stale string
 }
 
 type sessionsPage struct {

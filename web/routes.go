@@ -30,7 +30,8 @@ func (s *Server) Routes(e *echo.Echo) {
 		e.GET(routeMetrics, echo.WrapHandler(s.cfg.Metrics))
 	}
 	e.GET(routeStatic, s.handleStatic)
-	s.webhookRoutes(e) // POST /internal/profile-changed, when configured
+	s.webhookRoutes(e)     // POST /internal/profile-changed, when configured
+	s.forwardAuthRoutes(e) // /auth for proxies in front of other services
 
 	// Pages.
 	e.GET("/", s.handleRoot)

@@ -264,6 +264,7 @@ func BenchmarkRequest(b *testing.B) {
 	for _, bc := range []struct{ name, path, token string }{
 		{"me/alice", "/api/me", alice},
 		{"me/carol", "/api/me", carol},
+		{"auth/alice", "/auth", alice},
 		{"orders/alice/offset=0", "/api/me/orders?offset=0&limit=20", alice},
 		{"orders/carol/offset=5000", "/api/me/orders?offset=5000&limit=20", carol},
 	} {

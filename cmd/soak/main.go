@@ -92,14 +92,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (bool, error) {
 	}
 	defer redis.Stop()
 
-	bin := cfg.bin
-	if bin == "" {
-		bin = filepath.Join(dir, "profilecache")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/profilecache")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return false, fmt.Errorf("go build ./cmd/profilecache (run from the repository root): %w", err)
-		}
+	bin, err := buildApp(ctx, cfg.bin, dir)
+	if err != nil {
+		return false, err
 	}
 	base, stopApp, err := startApp(ctx, bin, dir, redis.Addr, cfg.redisTimeout)
 	if err != nil {
@@ -116,29 +111,49 @@ func run(ctx context.Context, cfg config, out io.Writer) (bool, error) {
 		wg.Go(func() { newClient(i, base, cfg.redisTimeout, r).loop(loadCtx) })
 	}
 
-	// Halfway, Redis dies; after the outage it comes back empty.
-	var stopAt, restartAt time.Time
-	select {
-	case <-loadCtx.Done():
-	case <-time.After(cfg.duration / 2):
-		redis.Stop()
-		stopAt = time.Now()
-		select {
-		case <-loadCtx.Done():
-		case <-time.After(cfg.outage):
-		}
-		restartAt = time.Now()
-		if err := redis.Restart(); err != nil {
-			cancel()
-			wg.Wait()
-			return false, err
-		}
+	stopAt, restartAt, err := outage(loadCtx, cfg, redis)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return false, err
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		return false, errors.New("interrupted")
 	}
 	return r.report(out, cfg, start, stopAt, restartAt), nil
+}
+
+// buildApp returns bin, or builds ./cmd/profilecache into dir when bin is empty.
+func buildApp(ctx context.Context, bin, dir string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	bin = filepath.Join(dir, "profilecache")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/profilecache")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/profilecache (run from the repository root): %w", err)
+	}
+	return bin, nil
+}
+
+// outage stops Redis halfway through the run and restarts it, empty, after
+// cfg.outage; zero times if the run ended first.
+func outage(ctx context.Context, cfg config, redis *redisproc.Proc) (stopAt, restartAt time.Time, err error) {
+	select {
+	case <-ctx.Done():
+		return stopAt, restartAt, nil
+	case <-time.After(cfg.duration / 2):
+	}
+	redis.Stop()
+	stopAt = time.Now()
+	select {
+	case <-ctx.Done():
+	case <-time.After(cfg.outage):
+	}
+	restartAt = time.Now()
+	return stopAt, restartAt, redis.Restart()
 }
 
 // startApp runs the service as its own process and waits for /healthz.
@@ -186,26 +201,36 @@ func startApp(ctx context.Context, bin, dir, redisAddr string, redisTimeout time
 		}
 	}
 	base := "http://" + addr
+	if err := waitHealthy(ctx, base, exited, logf.Name()); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return base, stop, nil
+}
+
+// waitHealthy waits until base answers /healthz with 200, the process
+// exits, ctx ends or 30 s pass.
+// It puts back what it takes from exited (a buffer of one), for stop.
+func waitHealthy(ctx context.Context, base string, exited chan error, logName string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base, stop, nil
+				return nil
 			}
 		}
 		select {
 		case err := <-exited:
-			return "", nil, fmt.Errorf("profilecache exited at start (%v); see %s", err, logf.Name())
+			exited <- err
+			return fmt.Errorf("profilecache exited at start (%v); see %s", err, logName)
 		case <-ctx.Done():
-			stop()
-			return "", nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			stop()
-			return "", nil, errors.New("profilecache did not answer /healthz within 30s")
+			return errors.New("profilecache did not answer /healthz within 30s")
 		}
 	}
 }
@@ -480,74 +505,103 @@ func (c *client) logout(ctx context.Context) {
 }
 
 // report prints the run and checks the guarantees.
+// summary is what report prints, gathered from the results in one pass.
+type summary struct {
+	end           time.Time
+	byStatus      map[int]int
+	byOp          map[string]map[int]int
+	opLat         map[string][]time.Duration
+	lat           []time.Duration
+	outageStatus  map[int]int // requests that started and ended while Redis was down
+	outageOther   []string    // the first of those that were not 503
+	problems      []string    // the first answers with a wrong body
+	nProblems     int
+	serverErrors  int // 5xx but 503
+	noAnswer      int
+	afterOK       int // 2xx that started after the restart
+	stopAt        time.Time
+	restartAt     time.Time
+	start         time.Time
+	clients       int
+	duration      time.Duration
+	redisTimeout  time.Duration
+	requestsTotal int
+}
+
 func (r *recorder) report(out io.Writer, cfg config, start, stopAt, restartAt time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	end := start
-	byStatus := map[int]int{}
-	byOp := map[string]map[int]int{}
-	opLat := map[string][]time.Duration{}
-	var outageStatus = map[int]int{}
-	var outageOther []string
-	var problems []string
-	serverErrors, noAnswer, afterOK := 0, 0, 0
-	var lat []time.Duration
-	for _, res := range r.results {
-		if res.end.After(end) {
-			end = res.end
+	s := summarize(r.results, start, stopAt, restartAt)
+	s.clients, s.duration, s.redisTimeout = cfg.clients, cfg.duration, cfg.redisTimeout
+	s.printTraffic(out)
+	return s.printChecks(out)
+}
+
+func summarize(results []result, start, stopAt, restartAt time.Time) summary {
+	s := summary{end: start, start: start, stopAt: stopAt, restartAt: restartAt, requestsTotal: len(results),
+		byStatus: map[int]int{}, byOp: map[string]map[int]int{}, opLat: map[string][]time.Duration{}, outageStatus: map[int]int{}}
+	for _, res := range results {
+		if res.end.After(s.end) {
+			s.end = res.end
 		}
-		byStatus[res.status]++
-		if byOp[res.op] == nil {
-			byOp[res.op] = map[int]int{}
+		s.byStatus[res.status]++
+		if s.byOp[res.op] == nil {
+			s.byOp[res.op] = map[int]int{}
 		}
-		byOp[res.op][res.status]++
-		lat = append(lat, res.end.Sub(res.start))
-		opLat[res.op] = append(opLat[res.op], res.end.Sub(res.start))
+		s.byOp[res.op][res.status]++
+		s.lat = append(s.lat, res.end.Sub(res.start))
+		s.opLat[res.op] = append(s.opLat[res.op], res.end.Sub(res.start))
 		if res.status == 0 {
-			noAnswer++
+			s.noAnswer++
 		}
 		if res.status >= 500 && res.status != http.StatusServiceUnavailable {
-			serverErrors++
+			s.serverErrors++
 		}
-		if res.problem != "" && len(problems) < 10 {
-			problems = append(problems, res.problem)
+		if res.problem != "" {
+			s.nProblems++
+			if len(s.problems) < 10 {
+				s.problems = append(s.problems, res.problem)
+			}
 		}
 		if !stopAt.IsZero() && !res.start.Before(stopAt) && res.end.Before(restartAt) {
-			outageStatus[res.status]++
-			if res.status != http.StatusServiceUnavailable && len(outageOther) < 10 {
-				outageOther = append(outageOther, fmt.Sprintf("%s %s -> %d at %.3fs-%.3fs", res.op, res.path, res.status,
+			s.outageStatus[res.status]++
+			if res.status != http.StatusServiceUnavailable && len(s.outageOther) < 10 {
+				s.outageOther = append(s.outageOther, fmt.Sprintf("%s %s -> %d at %.3fs-%.3fs", res.op, res.path, res.status,
 					res.start.Sub(start).Seconds(), res.end.Sub(start).Seconds()))
 			}
 		}
 		if !restartAt.IsZero() && res.start.After(restartAt) && res.status/100 == 2 {
-			afterOK++
+			s.afterOK++
 		}
 	}
-	nProblems := 0
-	for _, res := range r.results {
-		if res.problem != "" {
-			nProblems++
-		}
-	}
-	elapsed := end.Sub(start)
-	fmt.Fprintf(out, "soak: %d clients for %v against redis-server, REDIS_TIMEOUT %v\n", cfg.clients, cfg.duration, cfg.redisTimeout)
-	fmt.Fprintf(out, "requests served: %d in %v (%.0f/s)\n", len(r.results), elapsed.Round(time.Millisecond),
-		float64(len(r.results))/elapsed.Seconds())
-	fmt.Fprintf(out, "by status: %s\n", statuses(byStatus))
-	ops := make([]string, 0, len(byOp))
-	for op := range byOp {
+	return s
+}
+
+// printTraffic prints what was served: counts, statuses and latency per operation.
+func (s summary) printTraffic(out io.Writer) {
+	elapsed := s.end.Sub(s.start)
+	fmt.Fprintf(out, "soak: %d clients for %v against redis-server, REDIS_TIMEOUT %v\n", s.clients, s.duration, s.redisTimeout)
+	fmt.Fprintf(out, "requests served: %d in %v (%.0f/s)\n", s.requestsTotal, elapsed.Round(time.Millisecond),
+		float64(s.requestsTotal)/elapsed.Seconds())
+	fmt.Fprintf(out, "by status: %s\n", statuses(s.byStatus))
+	ops := make([]string, 0, len(s.byOp))
+	for op := range s.byOp {
 		ops = append(ops, op)
 	}
 	sort.Strings(ops)
 	for _, op := range ops {
-		l := opLat[op]
+		l := s.opLat[op]
 		slices.Sort(l)
-		fmt.Fprintf(out, "  %-13s p50 %-8v p99 %-8v %s\n", op, pct(l, 0.50), pct(l, 0.99), statuses(byOp[op]))
+		fmt.Fprintf(out, "  %-13s p50 %-8v p99 %-8v %s\n", op, pct(l, 0.50), pct(l, 0.99), statuses(s.byOp[op]))
 	}
-	slices.Sort(lat)
-	if len(lat) > 0 {
-		fmt.Fprintf(out, "latency: p50 %v, p99 %v, max %v\n", pct(lat, 0.50), pct(lat, 0.99), lat[len(lat)-1])
+	slices.Sort(s.lat)
+	if len(s.lat) > 0 {
+		fmt.Fprintf(out, "latency: p50 %v, p99 %v, max %v\n", pct(s.lat, 0.50), pct(s.lat, 0.99), s.lat[len(s.lat)-1])
 	}
+}
+
+// printChecks prints the soak's verdicts and reports whether all passed.
+func (s summary) printChecks(out io.Writer) bool {
 	ok := true
 	check := func(cond bool, format string, args ...any) {
 		mark := "ok  "
@@ -556,28 +610,28 @@ func (r *recorder) report(out io.Writer, cfg config, start, stopAt, restartAt ti
 		}
 		fmt.Fprintf(out, "%s %s\n", mark, fmt.Sprintf(format, args...))
 	}
-	if stopAt.IsZero() {
+	if s.stopAt.IsZero() {
 		check(false, "Redis was restarted in the middle (the run ended first)")
 	} else {
 		nonOutage := 0
-		for s, n := range outageStatus {
-			if s != http.StatusServiceUnavailable {
+		for st, n := range s.outageStatus {
+			if st != http.StatusServiceUnavailable {
 				nonOutage += n
 			}
 		}
 		fmt.Fprintf(out, "redis down from %.1fs to %.1fs: requests within the outage: %s\n",
-			stopAt.Sub(start).Seconds(), restartAt.Sub(start).Seconds(), statuses(outageStatus))
-		check(outageStatus[http.StatusServiceUnavailable] > 0 && nonOutage == 0,
-			"only 503 while Redis was down (%d × 503, %d other)", outageStatus[http.StatusServiceUnavailable], nonOutage)
-		for _, o := range outageOther {
+			s.stopAt.Sub(s.start).Seconds(), s.restartAt.Sub(s.start).Seconds(), statuses(s.outageStatus))
+		check(s.outageStatus[http.StatusServiceUnavailable] > 0 && nonOutage == 0,
+			"only 503 while Redis was down (%d × 503, %d other)", s.outageStatus[http.StatusServiceUnavailable], nonOutage)
+		for _, o := range s.outageOther {
 			fmt.Fprintln(out, "   ", o)
 		}
-		check(afterOK > 0, "recovered without a restart: %d successful requests after Redis came back", afterOK)
+		check(s.afterOK > 0, "recovered without a restart: %d successful requests after Redis came back", s.afterOK)
 	}
-	check(serverErrors == 0, "no 5xx but 503: %d", serverErrors)
-	check(noAnswer == 0, "every request answered: %d without an answer", noAnswer)
-	check(nProblems == 0, "no response with another user's data or a wrong body: %d", nProblems)
-	for _, p := range problems {
+	check(s.serverErrors == 0, "no 5xx but 503: %d", s.serverErrors)
+	check(s.noAnswer == 0, "every request answered: %d without an answer", s.noAnswer)
+	check(s.nProblems == 0, "no response with another user's data or a wrong body: %d", s.nProblems)
+	for _, p := range s.problems {
 		fmt.Fprintln(out, "   ", p)
 	}
 	if ok {

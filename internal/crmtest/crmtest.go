@@ -11,10 +11,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,7 +166,12 @@ func (c *CRM) serve(w http.ResponseWriter, r *http.Request) {
 		c.authenticate(w, r)
 		return
 	}
-	id, err := uuid.Parse(parts[1])
+	c.answer(w, parts[1], endpoint)
+}
+
+// answer writes user's data of endpoint as it is now.
+func (c *CRM) answer(w http.ResponseWriter, user, endpoint string) {
+	id, err := uuid.Parse(user)
 	c.mu.Lock()
 	a, found := c.accounts[id]
 	var p *profile.Profile
@@ -189,10 +196,38 @@ func (c *CRM) serve(w http.ResponseWriter, r *http.Request) {
 	case "inquiries":
 		body = mapSlice(p.Inquiries, toInquiry)
 	default:
-		http.NotFound(w, r)
+		http.Error(w, `{"error":"no such endpoint"}`, http.StatusNotFound)
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// HoldNext is an Intercept that holds the next request to endpoint: it
+// reads the answer when the request arrives, then signals arrived (a
+// buffered channel) and sends that answer only once release is closed,
+// like a reload that read old data and commits late. Other requests pass.
+func (c *CRM) HoldNext(endpoint string, arrived chan<- struct{}, release <-chan struct{}) Intercept {
+	var taken atomic.Bool
+	return func(w http.ResponseWriter, r *http.Request, ep string, _ int) bool {
+		if ep != endpoint || !taken.CompareAndSwap(false, true) {
+			return false
+		}
+		rec := httptest.NewRecorder()
+		parts := strings.Split(strings.TrimPrefix(r.URL.Path, Prefix+"/"), "/") // users/<id>/<endpoint>
+		c.answer(rec, parts[1], ep)
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return true
+		case <-c.done:
+			return true
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return true
+	}
 }
 
 func (c *CRM) authenticate(w http.ResponseWriter, r *http.Request) {

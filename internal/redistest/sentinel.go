@@ -111,7 +111,15 @@ func (s *Sentinel) start(tb testing.TB, dir string) error {
 	master := s.Nodes[0]
 	s.Nodes[1].ReplicaOf(tb, master)
 
-	host, port, err := net.SplitHostPort(master.Addr)
+	if err := s.startSentinels(tb, dir, bin, master.Addr); err != nil {
+		return err
+	}
+	return s.awaitSentinels(master.Addr)
+}
+
+// startSentinels starts sentinelCount sentinels that monitor master.
+func (s *Sentinel) startSentinels(tb testing.TB, dir, bin, master string) error {
+	host, port, err := net.SplitHostPort(master)
 	if err != nil {
 		return err
 	}
@@ -147,7 +155,13 @@ func (s *Sentinel) start(tb testing.TB, dir string) error {
 			return fmt.Errorf("start sentinel %d: %w", i, err)
 		}
 	}
-	want := fmt.Sprintf("status=ok,address=%s,slaves=1,sentinels=%d", master.Addr, sentinelCount)
+	return nil
+}
+
+// awaitSentinels waits until every sentinel sees the master, its replica
+// and the other sentinels.
+func (s *Sentinel) awaitSentinels(master string) error {
+	want := fmt.Sprintf("status=ok,address=%s,slaves=1,sentinels=%d", master, sentinelCount)
 	deadline := time.Now().Add(sentinelWait)
 	for {
 		ready, last := true, ""
