@@ -18,7 +18,7 @@ test: deps fmt-check lint
 	$(MAKE) deploy-test
 
 ## rules-test: the recording and alerting rules of deploy/prometheus/ (docs/operations.md): promtool
-## checks them, then runs their unit tests on synthetic series (tests/*.yml, about 20 s)
+## checks them, then runs their unit tests on synthetic series (tests/*.yml, 20 to 40 s)
 rules-test:
 	./scripts/ensure-deps.sh promtool
 	promtool check rules deploy/prometheus/*.rules.yml
