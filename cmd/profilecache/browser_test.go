@@ -218,6 +218,27 @@ func (b *tab) checkNoScript(name string) {
 	}
 }
 
+// focusCheck says "ok" when the focused element shows a focus ring at
+// least 2 px wide, one of whose colours (the outline, or a box-shadow ring
+// beside it) has 3:1 contrast against both the page and the card
+// backgrounds (WCAG 1.4.11; axe-core does not check focus indicators).
+const focusCheck = `(() => {
+	const a = document.activeElement;
+	if (!a || a === document.body) return 'nothing focused';
+	const s = getComputedStyle(a);
+	if (!a.matches(':focus-visible')) return 'focus not visible on ' + a.tagName;
+	if (s.outlineStyle === 'none' || parseFloat(s.outlineWidth) < 2) return 'no outline on ' + a.tagName;
+	const lum = c => c.match(/[\d.]+/g).slice(0, 3).map(v => v / 255)
+		.map(v => v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+		.reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+	const ratio = (x, y) => (Math.max(lum(x), lum(y)) + 0.05) / (Math.min(lum(x), lum(y)) + 0.05);
+	const backgrounds = [getComputedStyle(document.documentElement).backgroundColor, 'rgb(255, 255, 255)'];
+	const rings = [s.outlineColor].concat(s.boxShadow.match(/rgba?\([^)]*\)/g) || []);
+	const best = Math.max(...rings.map(r => Math.min(...backgrounds.map(bg => ratio(r, bg)))));
+	if (best < 3) return 'focus ring ' + rings.join(' / ') + ' on ' + a.tagName + ' has ' + best.toFixed(2) + ':1 against the background, want 3:1';
+	return 'ok';
+})()`
+
 // TestBrowserLoginProfileSessionsLogout drives the whole flow in headless
 // Chromium against the real service on a real redis-server, and checks
 // every page a person can reach, signed out and in, with axe-core at 375
@@ -229,7 +250,8 @@ func TestBrowserLoginProfileSessionsLogout(t *testing.T) {
 		"LOGIN_ACCOUNT_BURST": "2",         // the third wrong password shows the 429 page
 		"PROFILE_FRESH":       "orders=1s", // the orders go stale quickly: the Profile-Stale note
 	})
-	b := &tab{t: t, ctx: browsertest.New(t), dir: t.ArtifactDir(), axe: browsertest.LoadAxe(t)}
+	axe := browsertest.LoadAxe(t) // before Chromium: a missing axe-core fails at once
+	b := &tab{t: t, ctx: browsertest.New(t), dir: t.ArtifactDir(), axe: axe}
 	defer func() { t.Logf("axe-core %s checked %d pages × widths: %v", b.axe.Version, len(b.checked), b.checked) }()
 	b.do("set the viewport", chromedp.EmulateViewport(laptopWidth, viewHeight))
 
@@ -251,15 +273,7 @@ func TestBrowserLoginProfileSessionsLogout(t *testing.T) {
 
 	// Keyboard focus is visible: Tab to the first control and look at it.
 	b.do("press Tab", chromedp.KeyEvent(kb.Tab))
-	focus := runStep(b, "inspect the focused element", chromedp.Evaluate[string](`(() => {
-		const a = document.activeElement;
-		if (!a || a === document.body) return 'nothing focused';
-		const s = getComputedStyle(a);
-		if (!a.matches(':focus-visible')) return 'focus not visible on ' + a.tagName;
-		if (s.outlineStyle === 'none' || parseFloat(s.outlineWidth) < 2) return 'no outline on ' + a.tagName;
-		return 'ok';
-	})()`))
-	if focus != "ok" {
+	if focus := runStep(b, "inspect the focused element", chromedp.Evaluate[string](focusCheck)); focus != "ok" {
 		t.Errorf("keyboard focus: %s", focus)
 	}
 
