@@ -31,10 +31,10 @@ deploy-test:
 	$(GO) test -race -count=1 -timeout 60m -v -run '^TestDeploy$$' ./deploy
 
 ## deps: redis-server always (it runs the sentinels too); chromium and nginx-light for the browser and
-## reverse-proxy tests; promtool (package prometheus) for the rules test; docker.io and debootstrap for
-## the deploy test
+## reverse-proxy tests; promtool (package prometheus) for the rules test; axe-core from npm (pinned, into
+## .cache/axe) for the browser test's accessibility check; docker.io and debootstrap for the deploy test
 deps:
-	./scripts/ensure-deps.sh chromium nginx promtool docker
+	./scripts/ensure-deps.sh chromium nginx promtool axe docker
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/profilecache/profilecache/internal/browsertest"
+	"github.com/profilecache/profilecache/internal/redistest"
 )
 
 // stepTimeout bounds one browser step (a navigation, a wait for a
@@ -34,6 +36,9 @@ type tab struct {
 	t   *testing.T
 	ctx context.Context
 	dir string // where screenshots go
+
+	axe     *browsertest.Axe
+	checked []string // the pages and widths axe-core checked
 }
 
 func (b *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -69,6 +74,67 @@ func (b *tab) navigate(what string, actions ...chromedp.Action[chromedp.Void]) *
 	return resp
 }
 
+// expectError runs actions that end on the friendly error page with status.
+func (b *tab) expectError(what string, status int64, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if resp := b.navigate(what, actions...); resp.Status != status {
+		b.t.Fatalf("%s: status %d, want %d", what, resp.Status, status)
+	}
+	b.do("wait for the error page", chromedp.WaitVisible(chromedp.CSS("#error-heading")))
+}
+
+// checkSignedOutErrors checks the pages a signed-out person can reach
+// besides the login form: a wrong password, the login throttle (429, with
+// LOGIN_ACCOUNT_BURST=2), a missing page and a cross-site form (403).
+func (b *tab) checkSignedOutErrors(e *e2e) {
+	b.t.Helper()
+	wrong := []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(e.url + "/login"),
+		chromedp.SendKeys(chromedp.CSS("#email"), "mallory@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "guess"),
+	}
+	for i := range 2 {
+		b.do("fill the form with a wrong password", wrong...)
+		if resp := b.navigate("submit a wrong password", chromedp.Click(chromedp.CSS("#login-submit"))); resp.Status != 401 {
+			b.t.Fatalf("wrong password %d: status %d, want 401", i+1, resp.Status)
+		}
+		b.do("wait for the login error", chromedp.WaitVisible(chromedp.CSS("#login-error")))
+	}
+	b.checkPage("login-error")
+	b.do("fill the form with a wrong password", wrong...)
+	b.expectError("a third wrong password", 429, chromedp.Click(chromedp.CSS("#login-submit")))
+	b.checkPage("429")
+
+	b.expectError("a missing page", 404, chromedp.Navigate(e.url+"/no-such-page"))
+	b.checkPage("404")
+
+	// A form on another site that posts here: the browser says
+	// Sec-Fetch-Site: cross-site, and the service refuses it.
+	form := `<!doctype html><html lang="en"><title>elsewhere</title><form method="post" action="` + e.url +
+		`/logout"><button id="go">Go</button></form>`
+	b.navigate("open another site", chromedp.Navigate("data:text/html,"+url.PathEscape(form)))
+	b.expectError("post a form from another site", 403, chromedp.Click(chromedp.CSS("#go")))
+	b.checkPage("403")
+}
+
+// checkStaleProfile waits past the orders' freshness window (1 s) and
+// reloads the profile until it shows the Profile-Stale note: the first read
+// past the window is served from Redis, marked, and reloaded behind it.
+func (b *tab) checkStaleProfile(e *e2e) {
+	b.t.Helper()
+	for try := 0; ; try++ {
+		time.Sleep(1100 * time.Millisecond)
+		b.navigate("reload the profile", chromedp.Navigate(e.url+"/profile"))
+		if runStep(b, "look for the stale note", chromedp.Evaluate[bool](`!!document.getElementById('stale')`)) {
+			break
+		}
+		if try == 10 {
+			b.t.Fatal("the profile never showed the Profile-Stale note past the orders' 1 s window")
+		}
+	}
+	b.checkPage("profile-stale")
+}
+
 func (b *tab) location() string {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
@@ -93,10 +159,10 @@ func (b *tab) text(sel string) string {
 	return runStep(b, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
 }
 
-// checkLayout screenshots the current page at each width, and fails if the
-// document is wider than a phone screen at the phone width (a horizontal
-// scrollbar), naming the elements that stick out.
-func (b *tab) checkLayout(name string) {
+// checkPage checks the current page at each width: no horizontal scrolling
+// at the phone width (naming the elements that stick out), no axe-core
+// violation of WCAG 2.2 A/AA, and a screenshot.
+func (b *tab) checkPage(name string) {
 	b.t.Helper()
 	for _, w := range []int64{phoneWidth, laptopWidth} {
 		b.do(fmt.Sprintf("set a %d px viewport", w), chromedp.EmulateViewport(w, viewHeight))
@@ -111,6 +177,7 @@ func (b *tab) checkLayout(name string) {
 				b.t.Errorf("%s at %d px: document is %d px wide (horizontal scrolling); too wide: %v", name, phoneWidth, scroll, wide)
 			}
 		}
+		b.checkAxe(name, w)
 		png := runStep(b, "take a screenshot", chromedp.FullScreenshot(100))
 		file := filepath.Join(b.dir, fmt.Sprintf("%s-%d.png", name, w))
 		if err := os.WriteFile(file, png, 0o644); err != nil {
@@ -121,6 +188,28 @@ func (b *tab) checkLayout(name string) {
 	b.do("reset the viewport", chromedp.EmulateViewport(laptopWidth, viewHeight))
 }
 
+// checkAxe runs axe-core on the current page and fails listing every
+// violation with the elements that fail it.
+func (b *tab) checkAxe(name string, width int64) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	vs, err := b.axe.Run(ctx)
+	if err != nil {
+		b.t.Fatalf("axe-core on %s at %d px: %v", name, width, err)
+	}
+	b.checked = append(b.checked, fmt.Sprintf("%s@%d", name, width))
+	if len(vs) == 0 {
+		return
+	}
+	lines := make([]string, len(vs))
+	for i, v := range vs {
+		lines[i] = v.String()
+	}
+	b.t.Errorf("%s at %d px (%s): %d axe-core %s violations of %v:\n  %s",
+		name, width, b.location(), len(vs), b.axe.Version, browsertest.AxeTags, strings.Join(lines, "\n  "))
+}
+
 // checkNoScript: the pages work without JavaScript (and the CSP forbids it).
 func (b *tab) checkNoScript(name string) {
 	b.t.Helper()
@@ -129,14 +218,41 @@ func (b *tab) checkNoScript(name string) {
 	}
 }
 
+// focusCheck says "ok" when the focused element shows a focus ring at
+// least 2 px wide, one of whose colours (the outline, or a box-shadow ring
+// beside it) has 3:1 contrast against both the page and the card
+// backgrounds (WCAG 1.4.11; axe-core does not check focus indicators).
+const focusCheck = `(() => {
+	const a = document.activeElement;
+	if (!a || a === document.body) return 'nothing focused';
+	const s = getComputedStyle(a);
+	if (!a.matches(':focus-visible')) return 'focus not visible on ' + a.tagName;
+	if (s.outlineStyle === 'none' || parseFloat(s.outlineWidth) < 2) return 'no outline on ' + a.tagName;
+	const lum = c => c.match(/[\d.]+/g).slice(0, 3).map(v => v / 255)
+		.map(v => v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+		.reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+	const ratio = (x, y) => (Math.max(lum(x), lum(y)) + 0.05) / (Math.min(lum(x), lum(y)) + 0.05);
+	const backgrounds = [getComputedStyle(document.documentElement).backgroundColor, 'rgb(255, 255, 255)'];
+	const rings = [s.outlineColor].concat(s.boxShadow.match(/rgba?\([^)]*\)/g) || []);
+	const best = Math.max(...rings.map(r => Math.min(...backgrounds.map(bg => ratio(r, bg)))));
+	if (best < 3) return 'focus ring ' + rings.join(' / ') + ' on ' + a.tagName + ' has ' + best.toFixed(2) + ':1 against the background, want 3:1';
+	return 'ok';
+})()`
+
 // TestBrowserLoginProfileSessionsLogout drives the whole flow in headless
-// Chromium against the real service on a real redis-server. Screenshots go
-// to t.ArtifactDir(): keep them with
+// Chromium against the real service on a real redis-server, and checks
+// every page a person can reach, signed out and in, with axe-core at 375
+// and 1280 px (checkPage). Screenshots go to t.ArtifactDir(): keep them with
 //
 //	go test -run TestBrowser -artifacts -outputdir /tmp/shots ./cmd/profilecache
 func TestBrowserLoginProfileSessionsLogout(t *testing.T) {
-	e := startE2E(t)
-	b := &tab{t: t, ctx: browsertest.New(t), dir: t.ArtifactDir()}
+	e := startE2EOn(t, redistest.Start(t), map[string]string{
+		"LOGIN_ACCOUNT_BURST": "2",         // the third wrong password shows the 429 page
+		"PROFILE_FRESH":       "orders=1s", // the orders go stale quickly: the Profile-Stale note
+	})
+	axe := browsertest.LoadAxe(t) // before Chromium: a missing axe-core fails at once
+	b := &tab{t: t, ctx: browsertest.New(t), dir: t.ArtifactDir(), axe: axe}
+	defer func() { t.Logf("axe-core %s checked %d pages × widths: %v", b.axe.Version, len(b.checked), b.checked) }()
 	b.do("set the viewport", chromedp.EmulateViewport(laptopWidth, viewHeight))
 
 	// Anonymous: the profile sends us to the login page.
@@ -153,23 +269,18 @@ func TestBrowserLoginProfileSessionsLogout(t *testing.T) {
 		t.Errorf("login form fields without a label: %v", unlabelled)
 	}
 	b.checkNoScript("login page")
-	b.checkLayout("login")
+	b.checkPage("login")
 
 	// Keyboard focus is visible: Tab to the first control and look at it.
 	b.do("press Tab", chromedp.KeyEvent(kb.Tab))
-	focus := runStep(b, "inspect the focused element", chromedp.Evaluate[string](`(() => {
-		const a = document.activeElement;
-		if (!a || a === document.body) return 'nothing focused';
-		const s = getComputedStyle(a);
-		if (!a.matches(':focus-visible')) return 'focus not visible on ' + a.tagName;
-		if (s.outlineStyle === 'none' || parseFloat(s.outlineWidth) < 2) return 'no outline on ' + a.tagName;
-		return 'ok';
-	})()`))
-	if focus != "ok" {
+	if focus := runStep(b, "inspect the focused element", chromedp.Evaluate[string](focusCheck)); focus != "ok" {
 		t.Errorf("keyboard focus: %s", focus)
 	}
 
+	b.checkSignedOutErrors(e)
+
 	// Log in through the form, as a person would: type, then click.
+	b.navigate("open the login page", chromedp.Navigate(e.url+"/login"))
 	b.do("fill the form",
 		chromedp.SendKeys(chromedp.CSS("#email"), "alice@example.com"),
 		chromedp.SendKeys(chromedp.CSS("#password"), "alice-secret"),
@@ -187,7 +298,7 @@ func TestBrowserLoginProfileSessionsLogout(t *testing.T) {
 		t.Errorf("orders on page 1:\n%s\nwant ORD-1-000025 and not ORD-1-000005", orders)
 	}
 	b.checkNoScript("profile page")
-	b.checkLayout("profile")
+	b.checkPage("profile")
 
 	// The next page of orders.
 	resp = b.navigate("click Next", chromedp.Click(chromedp.CSS("#orders-next")))
@@ -202,6 +313,11 @@ func TestBrowserLoginProfileSessionsLogout(t *testing.T) {
 	if !strings.Contains(orders, "ORD-1-000005") || strings.Contains(orders, "ORD-1-000006") {
 		t.Errorf("orders on page 2:\n%s\nwant ORD-1-000005 and not ORD-1-000006", orders)
 	}
+	b.checkPage("profile-page-2")
+	b.checkStaleProfile(e)
+
+	// A second session (another device), so that the list has a revoke button.
+	wantStatus(t, e.login(e.browser(), "alice@example.com", "alice-secret"), http.StatusSeeOther)
 
 	// The session list shows this browser.
 	resp = b.navigate("open the session list", chromedp.Click(chromedp.CSS("#sessions-link")))
@@ -216,7 +332,13 @@ func TestBrowserLoginProfileSessionsLogout(t *testing.T) {
 		t.Errorf("the session list does not name this browser:\n%s", got)
 	}
 	b.checkNoScript("sessions page")
-	b.checkLayout("sessions")
+	b.checkPage("sessions")
+	if n := runStep(b, "count revoke buttons", chromedp.Evaluate[int](`document.querySelectorAll('button.revoke').length`)); n != 1 {
+		t.Errorf("%d revoke buttons, want 1 (the other session)", n)
+	}
+	b.expectError("a missing page, signed in", 404, chromedp.Navigate(e.url+"/no-such-page"))
+	b.checkPage("404-signed-in")
+	b.navigate("back to the sessions", chromedp.Navigate(e.url+"/sessions"))
 
 	// Log out: back on the login page, and the profile is closed again.
 	resp = b.navigate("log out", chromedp.Click(chromedp.CSS("#logout")))
