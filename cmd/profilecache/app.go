@@ -24,6 +24,9 @@ type app struct {
 	Handler http.Handler
 	Profile *profile.Service
 	close   func()
+	// flushTraces exports the ended spans now (tests); a no-op when
+	// tracing is off.
+	flushTraces func(context.Context) error
 }
 
 func (a *app) Close() { a.close() }
@@ -78,8 +81,14 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	// One registry for every metric (internal/metrics); the Redis errors
 	// counted include the timeouts WithTimeout imposes.
 	m := metrics.New()
-	client = redisrepo.Instrument(client, redisrepo.Hooks{OnError: m.RedisError, OnCache: m.RedisCache})
-	backend, err := newBackend(cfg, m, logger)
+	tr, err := newTracing(ctx, logger)
+	if err != nil {
+		closeRedis()
+		return nil, err
+	}
+	closeRedis = tr.closeAfter(closeRedis, logger)
+	client = redisrepo.Instrument(client, redisrepo.Hooks{OnError: m.RedisError, OnCache: m.RedisCache, Tracer: tr.tracer})
+	backend, err := newBackend(cfg, m, logger, tr.crmTransport())
 	if err != nil {
 		closeRedis()
 		return nil, err
@@ -147,6 +156,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		OnSectionReload: func(s profile.Section, outcome string, _ time.Duration) { m.SectionReload(s.String(), outcome) },
 		OnStale:         func(s profile.Section) { m.StaleSection(s.String()) },
 		OnReadWait:      m.ReadWait,
+		Tracer:          tr.profileTracer(),
 	})
 	// Background section reloads end before Redis is closed.
 	closeRedis = func(closeClient func()) func() {
@@ -197,6 +207,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		CSRFKey:          csrfKey,
 		CSRFPreviousKeys: csrfPrevious,
 		IPExtractor:      ipExtractor(cfg.TrustedProxies),
+		Tracer:           tr.tracer,
+		Propagator:       tr.prop,
 	})
 	if err != nil {
 		closeRedis()
@@ -214,5 +226,5 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		"read_timeout", cfg.ReadTimeout.String(), "write_timeout", cfg.WriteTimeout.String(),
 		"profile_fresh", cfg.freshString(), "profile_stale_max", cfg.freshness(cfg.ProfileTTL).StaleMax.String())
 	stopEvents := evs.start()
-	return &app{Handler: srv.Handler(), Profile: svc, close: func() { stopEvents(); closeRedis() }}, nil
+	return &app{Handler: srv.Handler(), Profile: svc, close: func() { stopEvents(); closeRedis() }, flushTraces: tr.forceFlush}, nil
 }
