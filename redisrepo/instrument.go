@@ -55,57 +55,60 @@ type instrumented struct {
 }
 
 func (c *instrumented) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	t := c.trace(ctx)
+	t := c.trace(ctx, cmd.Commands())
 	r := c.Client.Do(ctx, cmd)
 	c.observe(r.Error())
 	if t.on() {
-		t.end(ctx, cmd.Commands(), 1, r.Error())
+		t.end(ctx, 1, r.Error())
 	}
 	return r
 }
 
 func (c *instrumented) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
-	t := c.trace(ctx)
+	var t tracedCall
+	if len(cmds) > 0 {
+		t = c.trace(ctx, cmds[0].Commands())
+	}
 	rs := c.Client.DoMulti(ctx, cmds...)
 	var first error
 	for _, r := range rs {
 		c.observe(r.Error())
 		first = cmp.Or(first, r.Error())
 	}
-	if t.on() && len(cmds) > 0 {
-		t.end(ctx, cmds[0].Commands(), len(cmds), first)
+	if t.on() {
+		t.end(ctx, len(cmds), first)
 	}
 	return rs
 }
 
 func (c *instrumented) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
-	t := c.trace(ctx)
+	t := c.trace(ctx, cmd.Commands())
 	r := c.Client.DoCache(ctx, cmd, ttl)
 	c.observeCached(r)
 	if t.on() && !r.IsCacheHit() {
-		t.end(ctx, cmd.Commands(), 1, r.Error())
+		t.end(ctx, 1, r.Error())
 	}
 	return r
 }
 
 func (c *instrumented) DoMultiCache(ctx context.Context, cmds ...rueidis.CacheableTTL) []rueidis.RedisResult {
-	t := c.trace(ctx)
+	var t tracedCall
+	if len(cmds) > 0 {
+		t = c.trace(ctx, cmds[0].Cmd.Commands())
+	}
 	rs := c.Client.DoMultiCache(ctx, cmds...)
 	var first error
-	misses, firstMiss := 0, -1
-	for i, r := range rs {
+	misses := 0
+	for _, r := range rs {
 		c.observeCached(r)
 		if !r.IsCacheHit() {
-			if misses == 0 {
-				firstMiss = i
-			}
 			misses++
 			first = cmp.Or(first, r.Error())
 		}
 	}
 	// Only the misses went to Redis, in one round trip.
 	if t.on() && misses > 0 {
-		t.end(ctx, cmds[firstMiss].Cmd.Commands(), misses, first)
+		t.end(ctx, misses, first)
 	}
 	return rs
 }

@@ -17,28 +17,31 @@ import (
 // tracedCall is a Redis call being traced; the zero value traces nothing.
 type tracedCall struct {
 	tracer trace.Tracer
+	op     string // the first command's name
 	start  time.Time
 }
 
 // trace begins tracing a call made with ctx: only when a Tracer is set
 // and ctx's span records, so that unsampled requests cost one context
 // lookup. The span itself is started once the reply is in, when it is
-// known whether the call left the process (a cache hit gets no span).
-func (c *instrumented) trace(ctx context.Context) tracedCall {
+// known whether the call left the process (a cache hit gets no span). The
+// command's name is read now: rueidis recycles a command once it is sent.
+func (c *instrumented) trace(ctx context.Context, cmd []string) tracedCall {
 	if c.h.Tracer == nil || !trace.SpanFromContext(ctx).IsRecording() {
 		return tracedCall{}
 	}
-	return tracedCall{tracer: c.h.Tracer, start: time.Now()}
+	t := tracedCall{tracer: c.h.Tracer, start: time.Now()}
+	if len(cmd) > 0 {
+		t.op = cmd[0]
+	}
+	return t
 }
 
 func (t tracedCall) on() bool { return t.tracer != nil }
 
-// end records the round trip of n commands, the first being cmd.
-func (t tracedCall) end(ctx context.Context, cmd []string, n int, err error) {
-	op := ""
-	if len(cmd) > 0 {
-		op = cmd[0]
-	}
+// end records the round trip of n commands.
+func (t tracedCall) end(ctx context.Context, n int, err error) {
+	op := t.op
 	attrs := []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithTimestamp(t.start),
