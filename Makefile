@@ -1,17 +1,17 @@
 GO ?= go
 
-.PHONY: run test deploy-test deps fmt-check bench bench-test stalls soak failover dev-cert
+.PHONY: run test deploy-test deps fmt-check lint bench bench-test stalls soak failover dev-cert
 
 ## run: serve on 127.0.0.1:8080 with the embedded in-memory Redis (set REDIS_URL for a real one)
 run:
 	$(GO) run ./cmd/profilecache
 
 ## test: install missing test dependencies, then vet, race-test and smoke-run every benchmark, then
-## the deploy test (README "Deploying"): docker-compose.yml built and started for real, checked from
+## the deploy test (docs/deploy.md): docker-compose.yml built and started for real, checked from
 ## outside; it runs alone, after the rest, and prints what it measured (-v)
-test: deps fmt-check
+test: deps fmt-check lint
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -bench=. -benchtime=1x -skip '^TestDeploy$$' ./...
+	$(GO) test -race -count=1 -timeout 30m -bench=. -benchtime=1x -skip '^TestDeploy$$' ./...
 	$(MAKE) bench-test
 	$(MAKE) deploy-test
 
@@ -30,8 +30,18 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+## lint: go.mod and go.sum left unchanged by `go mod tidy` in every module (the service, bench/, tools/), and
+## staticcheck (pinned in tools/go.mod) clean in the service and bench/. No function over 60 lines is a test:
+## internal/funclen (TestFunctionLength), run by `go test ./...`
+lint:
+	$(GO) mod tidy -diff
+	cd bench && $(GO) mod tidy -diff
+	cd tools && $(GO) mod tidy -diff
+	$(GO) tool -modfile=tools/go.mod staticcheck ./...
+	cd bench && $(GO) tool -modfile=../tools/go.mod staticcheck ./...
+
 ## bench: profilecache vs a bare echo handler vs classic blob sessions (scs), wrk against a private
-## redis-server, one table (README "Performance"); then latency at a fixed rate (vegeta) and one vs two
+## redis-server, one table (docs/performance.md); then latency at a fixed rate (vegeta) and one vs two
 ## instances (docs/scale.md); quick run: make bench BENCH_FLAGS="-duration 3s -warmup 1s";
 ## one part alone: BENCH_FLAGS="-only fixed" (or saturation, instances, stalls: make stalls)
 bench:

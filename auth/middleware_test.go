@@ -116,19 +116,6 @@ func forgeRaw(tb testing.TB, header map[string]any, claims any, secret []byte) s
 	return input + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// validClaims are the claims Issue would make for sid at now.
-func validClaims(userID uuid.UUID, sid string, now time.Time) auth.Claims {
-	return auth.Claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    "profilecache",
-			Subject:   userID.String(),
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(12 * time.Hour)),
-		},
-		SID: sid,
-	}
-}
-
 // replaceSegment swaps one of the three JWT segments.
 func replaceSegment(token string, i int, seg string) string {
 	parts := strings.Split(token, ".")

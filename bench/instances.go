@@ -430,45 +430,12 @@ func measureTracking(ctx context.Context, rds *privateRedis, uid string, n int) 
 	if len(keys) < 100 {
 		return trackingCost{}, fmt.Errorf("only %d order hashes of %s in Redis", len(keys), uid)
 	}
-	track := func() (redisSnap, rueidis.Client, error) {
-		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{rds.addr}})
-		if err != nil {
-			return redisSnap{}, nil, err
-		}
-		before, err := rds.snap(ctx)
-		if err != nil {
-			c.Close()
-			return redisSnap{}, nil, err
-		}
-		for chunk := range slices.Chunk(keys, 500) {
-			cmds := make([]rueidis.CacheableTTL, len(chunk))
-			for i, k := range chunk {
-				cmds[i] = rueidis.CT(c.B().Hgetall().Key(k).Cache(), time.Minute)
-			}
-			for _, r := range c.DoMultiCache(ctx, cmds...) {
-				if err := r.Error(); err != nil {
-					c.Close()
-					return redisSnap{}, nil, err
-				}
-			}
-		}
-		after, err := rds.snap(ctx)
-		if err != nil {
-			c.Close()
-			return redisSnap{}, nil, err
-		}
-		if got := after.trackItems - before.trackItems; got < int64(len(keys)) {
-			c.Close()
-			return redisSnap{}, nil, fmt.Errorf("tracking items grew by %d for %d keys read", got, len(keys))
-		}
-		return after.sub(before), c, nil
-	}
-	m1, c1, err := track()
+	m1, c1, err := trackKeys(ctx, rds, keys)
 	if err != nil {
 		return trackingCost{}, err
 	}
 	defer c1.Close()
-	m2, c2, err := track()
+	m2, c2, err := trackKeys(ctx, rds, keys)
 	if err != nil {
 		return trackingCost{}, err
 	}
@@ -478,6 +445,43 @@ func measureTracking(ctx context.Context, rds *privateRedis, uid string, n int) 
 		keys: len(keys), perKey: float64(m1.usedMemory) / k, perItem: float64(m2.usedMemory) / k,
 		missCmds: float64(m1.commands-1) / k, missCPU: m1.cpu / time.Duration(len(keys)),
 	}, nil
+}
+
+// trackKeys reads keys through client-side caching with a new client, and
+// returns how Redis changed meanwhile and the client, which keeps them
+// tracked until it is closed.
+func trackKeys(ctx context.Context, rds *privateRedis, keys []string) (redisSnap, rueidis.Client, error) {
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{rds.addr}})
+	if err != nil {
+		return redisSnap{}, nil, err
+	}
+	before, err := rds.snap(ctx)
+	if err != nil {
+		c.Close()
+		return redisSnap{}, nil, err
+	}
+	for chunk := range slices.Chunk(keys, 500) {
+		cmds := make([]rueidis.CacheableTTL, len(chunk))
+		for i, k := range chunk {
+			cmds[i] = rueidis.CT(c.B().Hgetall().Key(k).Cache(), time.Minute)
+		}
+		for _, r := range c.DoMultiCache(ctx, cmds...) {
+			if err := r.Error(); err != nil {
+				c.Close()
+				return redisSnap{}, nil, err
+			}
+		}
+	}
+	after, err := rds.snap(ctx)
+	if err != nil {
+		c.Close()
+		return redisSnap{}, nil, err
+	}
+	if got := after.trackItems - before.trackItems; got < int64(len(keys)) {
+		c.Close()
+		return redisSnap{}, nil, fmt.Errorf("tracking items grew by %d for %d keys read", got, len(keys))
+	}
+	return after.sub(before), c, nil
 }
 
 // instRatio is the median over the rounds of two instances' req/s over

@@ -76,7 +76,13 @@ func printTable(w io.Writer, res *results) {
 		fmt.Fprintf(w, "; profilecache with %s", strings.Join(cfg.oursEnv, " "))
 	}
 	fmt.Fprint(w, "\n\n")
+	printCases(w, res)
+	printLogin(w, res)
+}
 
+// printCases is the table of the read cases: each server's throughput,
+// latency and cost, and the verdicts on profilecache's.
+func printCases(w io.Writer, res *results) {
 	fmt.Fprintln(w, "| case | server | req/s | p50 | p99 | × bare | × blob | Redis cmds/req | CPU µs/req: server + Redis + wrk | × bare by CPU | target | result |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|")
 	bare, blob := slices.Index(res.servers, srvBare), slices.Index(res.servers, srvBlob)
@@ -110,6 +116,12 @@ func printTable(w io.Writer, res *results) {
 		}
 	}
 
+}
+
+// printLogin is the table of carol's login: Redis memory, time, commands
+// and round trips, blob sessions against profilecache.
+func printLogin(w io.Writer, res *results) {
+	cfg := res.cfg
 	b, o := res.login[srvBlob], res.login[srvOurs]
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| measure | blob session | profilecache | ratio | target | result |")

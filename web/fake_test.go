@@ -375,7 +375,6 @@ type fakeLimiter struct {
 	wait    time.Duration
 	err     error // returned by every call when set
 	used    map[string]int
-	keys    []string // every key Allow was asked about, in order
 	refunds int
 }
 
@@ -389,7 +388,6 @@ func (f *fakeLimiter) Allow(_ context.Context, key string) (bool, time.Duration,
 	if f.err != nil {
 		return false, 0, f.err
 	}
-	f.keys = append(f.keys, key)
 	if f.used[key] >= f.burst {
 		return false, f.wait, nil
 	}
@@ -414,15 +412,6 @@ func (f *fakeLimiter) setErr(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.err = err
-}
-
-func (f *fakeLimiter) lastKey() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.keys) == 0 {
-		return ""
-	}
-	return f.keys[len(f.keys)-1]
 }
 
 // Headers understood by fakeAuthenticate.
