@@ -25,10 +25,11 @@ type partsConfig struct {
 	rateCarol  int // req/s for carol's cases
 	maxWorkers int // vegeta's bound on requests in flight
 	fresh      bool
+	tracing    bool
 }
 
 // parts are the values of -only.
-var parts = []string{"saturation", "fixed", "instances", onlyStalls, onlyFresh}
+var parts = []string{"saturation", "fixed", "instances", onlyStalls, onlyFresh, onlyTracing}
 
 func addPartsFlags(fs *flag.FlagSet, pc *partsConfig) {
 	fs.StringVar(&pc.only, "only", "", "run one part only: "+strings.Join(parts, ", ")+" (saturation: the wrk table with logins and memory)")
@@ -36,6 +37,7 @@ func addPartsFlags(fs *flag.FlagSet, pc *partsConfig) {
 	fs.BoolVar(&pc.instances, "instances", true, "one vs two profilecache instances on the one Redis, after the fixed-rate runs")
 	fs.BoolVar(&pc.stalls, onlyStalls, true, "Redis stalls while carol logs in (issue 11, stalls.go), last")
 	fs.BoolVar(&pc.fresh, onlyFresh, false, "per-section freshness (issue 12, fresh.go): two instances with BACKEND_LATENCY=300ms, PROFILE_FRESH=orders=2s against off; last")
+	fs.BoolVar(&pc.tracing, onlyTracing, true, "OpenTelemetry tracing's cost (issue 17, tracing.go): /api/me for alice with tracing off, at 1 % and at 100 %, against bare, after the two-instance runs")
 	fs.IntVar(&pc.rateAlice, "rate-alice", 3000, "fixed rate for alice's cases, req/s")
 	fs.IntVar(&pc.rateCarol, "rate-carol", 100, "fixed rate for carol's cases, req/s (blob sessions spend ~7 ms of CPU on each of her requests)")
 	fs.IntVar(&pc.maxWorkers, "max-in-flight", 2000, "fixed rate: most requests in flight (vegeta MaxWorkers); beyond it the rate is not held, and the table says so")
@@ -67,6 +69,8 @@ func (pc partsConfig) runs(part string) bool {
 		return pc.stalls
 	case onlyFresh:
 		return pc.fresh
+	case onlyTracing:
+		return pc.tracing
 	}
 	return true
 }
@@ -99,6 +103,13 @@ func runParts(ctx context.Context, cfg config, p *procs, rds *privateRedis, serv
 			return err
 		}
 		printInstancesTable(stdout, ir)
+	}
+	if cfg.parts.runs(onlyTracing) {
+		tr, err := runTracing(ctx, cfg, p, rds, servers, ours, say)
+		if err != nil {
+			return err
+		}
+		printTracingTable(stdout, tr)
 	}
 	if cfg.parts.runs(onlyStalls) {
 		if err := runStalls(ctx, cfg, p, ours, rds, stdout, say); err != nil {

@@ -69,6 +69,10 @@ type Config struct {
 	// HTTPClient sends the requests. Default: a client of its own that
 	// does not follow redirects (a redirect is an unexpected status).
 	HTTPClient *http.Client
+	// WrapTransport, when set, wraps the default client's transport
+	// (cmd: otelhttp's, which traces every attempt and sends traceparent).
+	// Not used with HTTPClient.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// OnRequest, when set, observes every attempt: its endpoint, its HTTP
 	// status as a string ("200", "503") or OutcomeTimeout / OutcomeError,
 	// and its duration.
@@ -117,8 +121,12 @@ func New(cfg Config) (*Client, error) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		// A profile load is five parallel GETs; many users load at once.
 		tr.MaxIdleConnsPerHost = 64
+		var rt http.RoundTripper = tr
+		if cfg.WrapTransport != nil {
+			rt = cfg.WrapTransport(tr)
+		}
 		cfg.HTTPClient = &http.Client{
-			Transport: tr,
+			Transport: rt,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},

@@ -40,7 +40,7 @@ const (
 // for q: stale sections are marked and reloaded in the background; if a
 // section is past StaleMax it is reloaded first and v read again.
 func (s *Service) freshen(ctx context.Context, userID uuid.UUID, q Query, v View) (View, error) {
-	hard := s.checkSections(userID, q, &v)
+	hard := s.checkSections(ctx, userID, q, &v)
 	if len(hard) == 0 {
 		return v, nil
 	}
@@ -58,13 +58,13 @@ func (s *Service) freshen(ctx context.Context, userID uuid.UUID, q Query, v View
 	if err != nil {
 		return View{}, fmt.Errorf("read after reload: %w", unavailable(err))
 	}
-	s.checkSections(userID, q, &v)
+	s.checkSections(ctx, userID, q, &v)
 	return v, nil
 }
 
 // checkSections marks v's stale sections, starts their background
 // reloads, and returns the sections past StaleMax.
-func (s *Service) checkSections(userID uuid.UUID, q Query, v *View) (hard []Section) {
+func (s *Service) checkSections(ctx context.Context, userID uuid.UUID, q Query, v *View) (hard []Section) {
 	f := s.opts.Fresh
 	now := s.opts.Now()
 	for sec := range NumSections {
@@ -82,9 +82,9 @@ func (s *Service) checkSections(userID uuid.UUID, q Query, v *View) (hard []Sect
 			if s.opts.OnStale != nil {
 				s.opts.OnStale(sec)
 			}
-			s.reloadAhead(userID, sec, ld)
+			s.reloadAhead(ctx, userID, sec, ld)
 		case s.early(userID, sec, ld, w, now):
-			s.reloadAhead(userID, sec, ld)
+			s.reloadAhead(ctx, userID, sec, ld)
 		}
 	}
 	return hard
@@ -121,8 +121,9 @@ func (s *Service) draw(userID uuid.UUID, sec Section, at time.Time) float64 {
 // reloadAhead starts a background reload of the section unless one runs in
 // this process already, or the last attempt here found the section's lock
 // held (another instance reloads it, or a failed reload's backoff runs) a
-// moment ago. It never blocks and never fails the read.
-func (s *Service) reloadAhead(userID uuid.UUID, sec Section, seen SectionLoad) {
+// moment ago. It never blocks and never fails the read. Its span, in a trace
+// of its own, is linked to the span of req, the request that noticed.
+func (s *Service) reloadAhead(req context.Context, userID uuid.UUID, sec Section, seen SectionLoad) {
 	if s.stopped.Err() != nil {
 		return // closing
 	}
@@ -135,6 +136,7 @@ func (s *Service) reloadAhead(userID uuid.UUID, sec Section, seen SectionLoad) {
 	}
 	s.ahead[key] = now.Add(s.opts.WaitTimeout) // running
 	s.aheadMu.Unlock()
+	startSpan := s.linkedSpan(req)
 	s.bg.Go(func() {
 		var quiet time.Duration
 		defer func() { s.aheadDone(key, quiet) }()
@@ -147,8 +149,10 @@ func (s *Service) reloadAhead(userID uuid.UUID, sec Section, seen SectionLoad) {
 		// like any reload.
 		ctx, cancel := context.WithTimeout(s.stopped, s.opts.WaitTimeout)
 		defer cancel()
+		ctx, end := startSpan(ctx, SpanSectionReload, sec.String())
 		var err error
 		quiet, err = s.reloadSection(ctx, userID, sec, seen.At, false)
+		end(err)
 		if err != nil {
 			s.opts.Logger.WarnContext(ctx, "background section reload failed; the cached section is served meanwhile",
 				"user", userID, "section", sec.String(), "err", err)
@@ -195,7 +199,9 @@ func (s *Service) reloadSectionNow(ctx context.Context, userID uuid.UUID, sec Se
 	ch := s.flights.DoChan("section:"+userID.String()+"/"+sec.String(), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.WaitTimeout)
 		defer cancel()
+		fctx, end := s.span(fctx, SpanSectionReload, sec.String())
 		_, err := s.reloadSection(fctx, userID, sec, seen, true)
+		end(err)
 		return nil, err
 	})
 	select {
@@ -224,7 +230,10 @@ func (s *Service) reloadSection(ctx context.Context, userID uuid.UUID, sec Secti
 		if !wait {
 			return busyQuiet, nil
 		}
-		if err := s.sections.WaitSectionUnlocked(ctx, userID, sec); err != nil {
+		wctx, end := s.span(ctx, SpanLockWait, sec.String())
+		err = s.sections.WaitSectionUnlocked(wctx, userID, sec)
+		end(err)
+		if err != nil {
 			return 0, fmt.Errorf("wait for section reload: %w", unavailable(err))
 		}
 	}

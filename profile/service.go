@@ -55,6 +55,9 @@ type Options struct {
 	// OnReadWait, when set, observes every read that waited for the
 	// backend, by reason (WaitMiss, WaitStaleMax).
 	OnReadWait func(reason string)
+	// Tracer, when set, traces full loads, lock waits and section reloads
+	// (trace.go). Nil: no spans, at no cost.
+	Tracer Tracer
 }
 
 // Service is the profile cache: reads go to the store, and a miss reloads the
@@ -331,9 +334,11 @@ func (s *Service) present(ctx context.Context, userID uuid.UUID, q Query) bool {
 
 // waitUnlocked returns once the user's reload lock is free: woken by the
 // store when it can (LockWaiter), else by polling.
-func (s *Service) waitUnlocked(ctx context.Context, userID uuid.UUID) error {
+func (s *Service) waitUnlocked(ctx context.Context, userID uuid.UUID) (err error) {
 	start := time.Now()
+	ctx, end := s.span(ctx, SpanLockWait, "")
 	defer func() {
+		end(err)
 		if s.opts.OnLockWait != nil {
 			s.opts.OnLockWait(time.Since(start))
 		}
@@ -368,7 +373,9 @@ func (s *Service) waitUnlocked(ctx context.Context, userID uuid.UUID) error {
 // must not come back.
 func (s *Service) load(ctx context.Context, userID uuid.UUID) (err error) {
 	start := time.Now()
+	ctx, end := s.span(ctx, SpanLoad, "")
 	defer func() {
+		end(err)
 		if s.opts.OnBackendLoad != nil {
 			s.opts.OnBackendLoad(time.Since(start), err)
 		}

@@ -1,6 +1,7 @@
 package redisrepo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Kinds of Redis errors, as Hooks.OnError reports them.
@@ -26,6 +28,10 @@ type Hooks struct {
 	// OnCache sees every read through the client-side cache (DoCache and
 	// each command of DoMultiCache): hit means it was served locally.
 	OnCache func(hit bool)
+	// Tracer, when set, gives every round trip to Redis made within a
+	// recording span a child span (trace.go); cache hits send nothing and
+	// get none.
+	Tracer trace.Tracer
 }
 
 // Instrument returns client reporting to h. Wrap the timeout client
@@ -37,7 +43,7 @@ type Hooks struct {
 // Errors inside a MULTI/EXEC reply array are not seen: only the EXEC reply
 // itself (EXECABORT, a dropped connection) is.
 func Instrument(client rueidis.Client, h Hooks) rueidis.Client {
-	if h.OnError == nil && h.OnCache == nil {
+	if h.OnError == nil && h.OnCache == nil && h.Tracer == nil {
 		return client
 	}
 	return &instrumented{Client: client, h: h}
@@ -49,29 +55,60 @@ type instrumented struct {
 }
 
 func (c *instrumented) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	t := c.trace(ctx, cmd.Commands())
 	r := c.Client.Do(ctx, cmd)
 	c.observe(r.Error())
+	if t.on() {
+		t.end(ctx, 1, r.Error())
+	}
 	return r
 }
 
 func (c *instrumented) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	var t tracedCall
+	if len(cmds) > 0 {
+		t = c.trace(ctx, cmds[0].Commands())
+	}
 	rs := c.Client.DoMulti(ctx, cmds...)
+	var first error
 	for _, r := range rs {
 		c.observe(r.Error())
+		first = cmp.Or(first, r.Error())
+	}
+	if t.on() {
+		t.end(ctx, len(cmds), first)
 	}
 	return rs
 }
 
 func (c *instrumented) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
+	t := c.trace(ctx, cmd.Commands())
 	r := c.Client.DoCache(ctx, cmd, ttl)
 	c.observeCached(r)
+	if t.on() && !r.IsCacheHit() {
+		t.end(ctx, 1, r.Error())
+	}
 	return r
 }
 
 func (c *instrumented) DoMultiCache(ctx context.Context, cmds ...rueidis.CacheableTTL) []rueidis.RedisResult {
+	var t tracedCall
+	if len(cmds) > 0 {
+		t = c.trace(ctx, cmds[0].Cmd.Commands())
+	}
 	rs := c.Client.DoMultiCache(ctx, cmds...)
+	var first error
+	misses := 0
 	for _, r := range rs {
 		c.observeCached(r)
+		if !r.IsCacheHit() {
+			misses++
+			first = cmp.Or(first, r.Error())
+		}
+	}
+	// Only the misses went to Redis, in one round trip.
+	if t.on() && misses > 0 {
+		t.end(ctx, misses, first)
 	}
 	return rs
 }

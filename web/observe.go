@@ -20,7 +20,7 @@ import (
 // cardinality.
 const routeUnmatched = "unmatched"
 
-// observe times every request once, then reports it to
+// observe times (and traces, trace.go) every request once, then reports it to
 // Config.ObserveRequest with its route template (c.Path(), never the raw
 // path), method and final status, and writes the request log line. routes
 // is filled in once the routes are registered, before serving.
@@ -32,6 +32,7 @@ func (s *Server) observe(routes map[string]bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
+			span := s.startSpan(c, routes)
 			err := next(c)
 			if err != nil {
 				// Answer now so the status is final; handleError runs once.
@@ -47,6 +48,9 @@ func (s *Server) observe(routes map[string]bool) echo.MiddlewareFunc {
 			}
 			if !isProbe(c) {
 				s.logRequest(c, end, end.Sub(start))
+			}
+			if span != nil {
+				endSpan(span, c.Response().Status)
 			}
 			return err
 		}

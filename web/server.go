@@ -22,6 +22,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/profilecache/profilecache/auth"
 	"github.com/profilecache/profilecache/profile"
@@ -130,6 +132,11 @@ type Config struct {
 	// ObserveRequest, when set, sees every request: its route template
 	// (or "unmatched"), method, final status and duration.
 	ObserveRequest func(route, method string, status int, d time.Duration)
+	// Tracer, when set, gives every request a server span named by its
+	// route template (trace.go), in the trace of the caller's W3C
+	// traceparent as Propagator reads it. Nil: no spans, at no cost.
+	Tracer     trace.Tracer
+	Propagator propagation.TextMapPropagator
 }
 
 // Request limits. The body limit is binary: echo reads "1M" as 10^6 bytes.

@@ -24,6 +24,9 @@ type app struct {
 	Handler http.Handler
 	Profile *profile.Service
 	close   func()
+	// flushTraces exports the ended spans now (tests); a no-op when
+	// tracing is off.
+	flushTraces func(context.Context) error
 }
 
 func (a *app) Close() { a.close() }
@@ -46,7 +49,13 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if err != nil {
 		return nil, err
 	}
-	a, err := wireApp(cfg, r, logger)
+	tr, err := newTracing(ctx, logger)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	r.close = tr.closeAfter(r.close, logger)
+	a, err := wireApp(cfg, r, tr, logger)
 	if err != nil {
 		r.close()
 		return nil, err
@@ -56,12 +65,12 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 
 // wireApp builds everything on top of Redis: the CRM, the event stream,
 // the stores, the profile service and the HTTP handler.
-func wireApp(cfg Config, r redisConn, logger *slog.Logger) (*app, error) {
+func wireApp(cfg Config, r redisConn, tr *tracing, logger *slog.Logger) (*app, error) {
 	// One registry for every metric (internal/metrics); the Redis errors
 	// counted include the timeouts redisrepo.WithTimeout imposes.
 	m := metrics.New()
-	client := redisrepo.Instrument(r.client, redisrepo.Hooks{OnError: m.RedisError, OnCache: m.RedisCache})
-	backend, err := newBackend(cfg, m, logger)
+	client := redisrepo.Instrument(r.client, redisrepo.Hooks{OnError: m.RedisError, OnCache: m.RedisCache, Tracer: tr.tracer})
+	backend, err := newBackend(cfg, m, logger, tr.crmTransport())
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +84,8 @@ func wireApp(cfg Config, r redisConn, logger *slog.Logger) (*app, error) {
 	}
 	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger, Wakeups: r.wakeups})
 	tokens := newTokenStore(cfg, client, evs.recorder, logger)
-	svc := newService(cfg, backend, store, tokens, evs.recorder, m, logger)
-	h, err := newHandler(cfg, client, svc, tokens, keys, m, logger)
+	svc := newService(cfg, backend, store, tokens, evs.recorder, m, tr.profileTracer(), logger)
+	h, err := newHandler(cfg, client, svc, tokens, keys, m, tr, logger)
 	if err != nil {
 		svc.Close()
 		return nil, err
@@ -84,7 +93,8 @@ func wireApp(cfg Config, r redisConn, logger *slog.Logger) (*app, error) {
 	logConfig(logger, cfg)
 	stopEvents := evs.start()
 	// Background section reloads end before Redis is closed.
-	return &app{Handler: h, Profile: svc, close: func() { stopEvents(); svc.Close(); r.close() }}, nil
+	return &app{Handler: h, Profile: svc, close: func() { stopEvents(); svc.Close(); r.close() },
+		flushTraces: tr.forceFlush}, nil
 }
 
 // redisConn is the Redis client newApp uses, and how to close it.
@@ -190,7 +200,7 @@ func newTokenStore(cfg Config, client rueidis.Client, evs profile.Events, logger
 }
 
 func newService(cfg Config, backend profile.Backend, store *redisrepo.ProfileStore, tokens *redisrepo.TokenStore,
-	evs profile.Events, m *metrics.Metrics, logger *slog.Logger) *profile.Service {
+	evs profile.Events, m *metrics.Metrics, tracer profile.Tracer, logger *slog.Logger) *profile.Service {
 	return profile.NewService(backend, store, store, profile.Options{
 		BackendTimeout:  cfg.BackendTimeout,
 		RefreshCooldown: cfg.RefreshCooldown,
@@ -203,13 +213,14 @@ func newService(cfg Config, backend profile.Backend, store *redisrepo.ProfileSto
 		OnSectionReload: func(s profile.Section, outcome string, _ time.Duration) { m.SectionReload(s.String(), outcome) },
 		OnStale:         func(s profile.Section) { m.StaleSection(s.String()) },
 		OnReadWait:      m.ReadWait,
+		Tracer:          tracer,
 	})
 }
 
 // newHandler is the HTTP side: the login limiters, the session manager
 // and the echo server.
 func newHandler(cfg Config, client rueidis.Client, svc *profile.Service, tokens *redisrepo.TokenStore,
-	keys signingKeys, m *metrics.Metrics, logger *slog.Logger) (http.Handler, error) {
+	keys signingKeys, m *metrics.Metrics, tr *tracing, logger *slog.Logger) (http.Handler, error) {
 	byAddress, byAccount, err := newLoginLimiters(cfg, client)
 	if err != nil {
 		return nil, err
@@ -246,6 +257,8 @@ func newHandler(cfg Config, client rueidis.Client, svc *profile.Service, tokens 
 		CSRFKey:          keys.csrf,
 		CSRFPreviousKeys: keys.csrfPrevious,
 		IPExtractor:      ipExtractor(cfg.TrustedProxies),
+		Tracer:           tr.tracer,
+		Propagator:       tr.prop,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)

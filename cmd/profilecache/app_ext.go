@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/profilecache/profilecache/crm"
 	"github.com/profilecache/profilecache/internal/metrics"
@@ -10,7 +11,7 @@ import (
 )
 
 // newBackend is the CRM: the HTTP one at BACKEND_URL, else the demo mock.
-func newBackend(cfg Config, m *metrics.Metrics, logger *slog.Logger) (profile.Backend, error) {
+func newBackend(cfg Config, m *metrics.Metrics, logger *slog.Logger, wrap func(http.RoundTripper) http.RoundTripper) (profile.Backend, error) {
 	if cfg.BackendURL == "" {
 		return profile.NewMockBackend(cfg.BackendLatency), nil
 	}
@@ -22,6 +23,8 @@ func newBackend(cfg Config, m *metrics.Metrics, logger *slog.Logger) (profile.Ba
 		OnRequest:   m.BackendRequest,
 		OnRetry:     m.BackendRetry,
 		Logger:      logger,
+		// Tracing (tracing.go): nil when off.
+		WrapTransport: wrap,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("backend: %w", err)

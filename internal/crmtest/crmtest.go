@@ -47,6 +47,7 @@ type CRM struct {
 	accounts  map[uuid.UUID]*account
 	byEmail   map[string]uuid.UUID
 	hits      map[string]int
+	parents   map[string][]string // traceparent headers received, by endpoint
 	intercept Intercept
 }
 
@@ -59,7 +60,7 @@ type account struct {
 func New(tb testing.TB) *CRM {
 	tb.Helper()
 	c := &CRM{accounts: map[uuid.UUID]*account{}, byEmail: map[string]uuid.UUID{}, hits: map[string]int{},
-		done: make(chan struct{})}
+		parents: map[string][]string{}, done: make(chan struct{})}
 	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
 	tb.Cleanup(func() {
 		close(c.done)
@@ -133,6 +134,14 @@ func (c *CRM) Hits(endpoint string) int {
 	return c.hits[endpoint]
 }
 
+// Traceparents returns the W3C traceparent headers endpoint's requests
+// carried, in arrival order (requests without one are left out).
+func (c *CRM) Traceparents(endpoint string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.parents[endpoint]...)
+}
+
 func (c *CRM) serve(w http.ResponseWriter, r *http.Request) {
 	path, ok := strings.CutPrefix(r.URL.Path, Prefix+"/")
 	if !ok {
@@ -153,6 +162,9 @@ func (c *CRM) serve(w http.ResponseWriter, r *http.Request) {
 
 	c.mu.Lock()
 	c.hits[endpoint]++
+	if tp := r.Header.Get("Traceparent"); tp != "" {
+		c.parents[endpoint] = append(c.parents[endpoint], tp)
+	}
 	n, intercept, token := c.hits[endpoint], c.intercept, c.token
 	c.mu.Unlock()
 	if intercept != nil && intercept(w, r, endpoint, n) {

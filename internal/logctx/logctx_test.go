@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/profilecache/profilecache/internal/logctx"
 )
 
@@ -73,5 +76,42 @@ func TestNewHandlerDoesNotWrapTwice(t *testing.T) {
 	slog.New(h).InfoContext(logctx.WithRequestID(context.Background(), "x"), "m")
 	if got := strings.Count(buf.String(), logctx.Key); got != 1 {
 		t.Fatalf("request_id appears %d times: %s", got, buf.String())
+	}
+}
+
+func TestHandlerAddsTraceIDs(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(logctx.NewHandler(slog.NewJSONHandler(&buf, nil)))
+	tp := sdktrace.NewTracerProvider() // samples everything, exports nowhere
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	recording, span := tp.Tracer("test").Start(logctx.WithRequestID(context.Background(), "req-7"), "op")
+	defer span.End()
+	unsampled := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, // valid, but not sampled: no span records it
+	}))
+
+	tests := []struct {
+		name          string
+		ctx           context.Context
+		trace, spanID string // "" means absent
+	}{
+		{"recording span", recording, span.SpanContext().TraceID().String(), span.SpanContext().SpanID().String()},
+		{"unsampled span", unsampled, "", ""},
+		{"no span", context.Background(), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf.Reset()
+			log.InfoContext(tt.ctx, "hello")
+			var m map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+				t.Fatalf("line %q: %v", buf.String(), err)
+			}
+			gotTrace, _ := m[logctx.TraceIDKey].(string)
+			gotSpan, _ := m[logctx.SpanIDKey].(string)
+			if gotTrace != tt.trace || gotSpan != tt.spanID {
+				t.Fatalf("trace_id=%q span_id=%q, want %q %q: %s", gotTrace, gotSpan, tt.trace, tt.spanID, buf.String())
+			}
+		})
 	}
 }
