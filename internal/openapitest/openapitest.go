@@ -63,7 +63,7 @@ func shared() (routers.Router, error) {
 // Counts of this test binary, for Report.
 var (
 	validated  atomic.Int64 // responses checked against their operation
-	errorShape atomic.Int64 // undocumented method or path under a JSON prefix: checked as an error
+	errorShape atomic.Int64 // undocumented method or path under a JSON prefix, or an injected error: checked as the one error shape
 	rejected   atomic.Int64 // requests the document rejects, answered with a 4xx as it must be
 	skipped    atomic.Int64 // pages and assets
 )
@@ -133,53 +133,58 @@ type validator struct {
 
 // check validates one exchange, once h has answered.
 func (v *validator) check(req *http.Request, body *teeBody, rec *recorder) {
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
+	if rec.status == 0 {
+		rec.status = http.StatusOK // nothing written: net/http sends a 200
 	}
 	vreq := req.Clone(context.Background())
 	vreq.Body = io.NopCloser(bytes.NewReader(body.buf.Bytes()))
 	route, params, err := v.router.FindRoute(routeRequest(vreq))
-	if err != nil {
-		if !jsonPath(req.URL.Path) {
-			skipped.Add(1)
-			return
-		}
+	switch {
+	case err != nil && !jsonPath(req.URL.Path):
+		skipped.Add(1) // a page or an asset
+	case err != nil:
 		// Under a JSON prefix, an undocumented path or method (404, 405,
 		// the key-less /api/session/data/) is still an error in the one
 		// shape.
-		if msg := errorShapeProblem(status, rec); msg != "" {
-			v.tb.Errorf("openapitest: %s %s: %d, not a documented route, and %s; body %q", req.Method, req.URL.RequestURI(), status, msg, rec.body.Bytes())
+		v.checkErrorShape(req, rec, "not a documented route")
+	default:
+		in := &openapi3filter.RequestValidationInput{
+			Request:    vreq,
+			PathParams: params,
+			Route:      route,
+			Options: &openapi3filter.Options{
+				AuthenticationFunc: v.authenticate,
+				ExcludeRequestBody: !body.eof,
+				MultiError:         true,
+			},
 		}
-		errorShape.Add(1)
-		return
+		v.checkRequest(in, rec.status)
+		v.checkResponse(in, rec)
 	}
-	in := &openapi3filter.RequestValidationInput{
-		Request:    vreq,
-		PathParams: params,
-		Route:      route,
-		Options: &openapi3filter.Options{
-			AuthenticationFunc: v.authenticate,
-			ExcludeRequestBody: !body.eof,
-			MultiError:         true,
-		},
+}
+
+// checkRequest: a request the document rejects must be answered with an
+// error.
+func (v *validator) checkRequest(in *openapi3filter.RequestValidationInput, status int) {
+	err := openapi3filter.ValidateRequest(context.Background(), in)
+	switch {
+	case err == nil || v.opt.Lenient && status < 400:
+	case status < 400:
+		v.tb.Errorf("openapitest: %s %s: the document rejects this request, yet it got %d:\n%v", in.Request.Method, in.Request.URL.RequestURI(), status, err)
+	default:
+		rejected.Add(1)
 	}
-	if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
-		if status < 400 && !v.opt.Lenient {
-			v.tb.Errorf("openapitest: %s %s: the document rejects this request, yet it got %d:\n%v", req.Method, req.URL.RequestURI(), status, err)
-		} else {
-			rejected.Add(1)
-		}
-	}
-	if v.opt.Unconfigured && status == http.StatusNotFound {
+}
+
+// checkResponse validates the answer against its operation.
+func (v *validator) checkResponse(in *openapi3filter.RequestValidationInput, rec *recorder) {
+	req, status := in.Request, rec.status
+	switch {
+	case v.opt.Unconfigured && status == http.StatusNotFound:
 		skipped.Add(1)
 		return
-	}
-	if v.opt.InjectedErrors && status >= 400 && route.Operation.Responses.Status(status) == nil {
-		if msg := errorShapeProblem(status, rec); msg != "" {
-			v.tb.Errorf("openapitest: %s %s: %d, %s; body %q", req.Method, req.URL.RequestURI(), status, msg, rec.body.Bytes())
-		}
-		errorShape.Add(1)
+	case v.opt.InjectedErrors && status >= 400 && in.Route.Operation.Responses.Status(status) == nil:
+		v.checkErrorShape(req, rec, "an injected error")
 		return
 	}
 	out := &openapi3filter.ResponseValidationInput{
@@ -193,6 +198,15 @@ func (v *validator) check(req *http.Request, body *teeBody, rec *recorder) {
 		v.tb.Errorf("openapitest: %s %s: the %d response does not match the document:\n%v\nbody: %.500q", req.Method, req.URL.RequestURI(), status, err, rec.body.Bytes())
 	}
 	validated.Add(1)
+}
+
+// checkErrorShape fails the test unless the answer is an error in the one
+// shape, {"error": "<message>"}.
+func (v *validator) checkErrorShape(req *http.Request, rec *recorder, what string) {
+	if msg := errorShapeProblem(rec); msg != "" {
+		v.tb.Errorf("openapitest: %s %s: %d, %s, and %s; body %q", req.Method, req.URL.RequestURI(), rec.status, what, msg, rec.body.Bytes())
+	}
+	errorShape.Add(1)
 }
 
 // routeRequest is req as the router matches it: forward auth answers every
@@ -215,8 +229,8 @@ func jsonPath(p string) bool {
 
 // errorShapeProblem says what is wrong with an answer that must be an
 // error in the one shape, {"error": "<message>"}; "" when nothing.
-func errorShapeProblem(status int, rec *recorder) string {
-	if status < 400 {
+func errorShapeProblem(rec *recorder) string {
+	if rec.status < 400 {
 		return "not an error status"
 	}
 	if ct := rec.sent().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
