@@ -7,11 +7,11 @@ run:
 	$(GO) run ./cmd/profilecache
 
 ## test: install missing test dependencies, then vet, race-test and smoke-run every benchmark, then
-## the deploy test (README "Deploying"): docker-compose.yml built and started for real, checked from
+## the deploy test (docs/deploy.md): docker-compose.yml built and started for real, checked from
 ## outside; it runs alone, after the rest, and prints what it measured (-v)
 test: deps fmt-check
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -bench=. -benchtime=1x -skip '^TestDeploy$$' ./...
+	$(GO) test -race -count=1 -timeout 30m -bench=. -benchtime=1x -skip '^TestDeploy$$' ./...
 	$(MAKE) bench-test
 	$(MAKE) deploy-test
 
@@ -31,7 +31,7 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 ## bench: profilecache vs a bare echo handler vs classic blob sessions (scs), wrk against a private
-## redis-server, one table (README "Performance"); then latency at a fixed rate (vegeta) and one vs two
+## redis-server, one table (docs/performance.md); then latency at a fixed rate (vegeta) and one vs two
 ## instances (docs/scale.md); quick run: make bench BENCH_FLAGS="-duration 3s -warmup 1s";
 ## one part alone: BENCH_FLAGS="-only fixed" (or saturation, instances, stalls: make stalls)
 bench:

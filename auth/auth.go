@@ -145,42 +145,9 @@ type Manager struct {
 
 // New checks cfg, fills in defaults and returns a Manager.
 func New(cfg Config) (*Manager, error) {
-	if cfg.Tokens == nil {
-		return nil, errors.New("auth: config: Tokens is required")
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
 	}
-	if len(cfg.Secret) < MinSecretLen {
-		return nil, fmt.Errorf("auth: config: secret has %d bytes, want at least %d", len(cfg.Secret), MinSecretLen)
-	}
-	if cfg.CookieName == "" {
-		cfg.CookieName = DefaultCookieName
-	}
-	// net/http silently drops a cookie with an invalid name; fail at start
-	// instead of never logging anyone in.
-	if err := (&http.Cookie{Name: cfg.CookieName, Value: "x"}).Valid(); err != nil {
-		return nil, fmt.Errorf("auth: config: cookie name %q: %w", cfg.CookieName, err)
-	}
-	if hasCookiePrefix(cfg.CookieName) {
-		return nil, fmt.Errorf("auth: config: cookie name %q: no __Host- or __Secure- prefix, it is added to Secure cookies", cfg.CookieName)
-	}
-	if cfg.TokenTTL == 0 {
-		cfg.TokenTTL = DefaultTokenTTL
-	}
-	if cfg.MaxAge == 0 {
-		cfg.MaxAge = DefaultMaxAge
-	}
-	if cfg.TokenTTL < 0 {
-		return nil, fmt.Errorf("auth: config: TokenTTL %v must be positive", cfg.TokenTTL)
-	}
-	if cfg.MaxAge < cfg.TokenTTL {
-		return nil, fmt.Errorf("auth: config: MaxAge %v is shorter than TokenTTL %v", cfg.MaxAge, cfg.TokenTTL)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-
 	m := &Manager{
 		tokens:     cfg.Tokens,
 		cookieName: cfg.CookieName,
@@ -195,11 +162,65 @@ func New(cfg Config) (*Manager, error) {
 		onValidate: cfg.OnValidate,
 		readOnly:   cfg.ReadOnly,
 	}
-	m.signing = newSigningKey(cfg.Secret)
+	if err := m.setKeys(cfg.Secret, cfg.PreviousSecrets); err != nil {
+		return nil, err
+	}
+	m.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuer(issuer),
+		jwt.WithTimeFunc(cfg.Now),
+	)
+	return m, nil
+}
+
+// withDefaults checks cfg and fills in the defaults.
+func (cfg *Config) withDefaults() error {
+	if cfg.Tokens == nil {
+		return errors.New("auth: config: Tokens is required")
+	}
+	if len(cfg.Secret) < MinSecretLen {
+		return fmt.Errorf("auth: config: secret has %d bytes, want at least %d", len(cfg.Secret), MinSecretLen)
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = DefaultCookieName
+	}
+	// net/http silently drops a cookie with an invalid name; fail at start
+	// instead of never logging anyone in.
+	if err := (&http.Cookie{Name: cfg.CookieName, Value: "x"}).Valid(); err != nil {
+		return fmt.Errorf("auth: config: cookie name %q: %w", cfg.CookieName, err)
+	}
+	if hasCookiePrefix(cfg.CookieName) {
+		return fmt.Errorf("auth: config: cookie name %q: no __Host- or __Secure- prefix, it is added to Secure cookies", cfg.CookieName)
+	}
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.TokenTTL < 0 {
+		return fmt.Errorf("auth: config: TokenTTL %v must be positive", cfg.TokenTTL)
+	}
+	if cfg.MaxAge < cfg.TokenTTL {
+		return fmt.Errorf("auth: config: MaxAge %v is shorter than TokenTTL %v", cfg.MaxAge, cfg.TokenTTL)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return nil
+}
+
+// setKeys makes secret the signing key and accepts the previous ones too.
+func (m *Manager) setKeys(secret []byte, previous [][]byte) error {
+	m.signing = newSigningKey(secret)
 	m.keys = append(m.keys, m.signing)
-	for i, s := range cfg.PreviousSecrets {
+	for i, s := range previous {
 		if len(s) < MinSecretLen {
-			return nil, fmt.Errorf("auth: config: previous secret %d has %d bytes, want at least %d", i+1, len(s), MinSecretLen)
+			return fmt.Errorf("auth: config: previous secret %d has %d bytes, want at least %d", i+1, len(s), MinSecretLen)
 		}
 		k := newSigningKey(s)
 		if !hasKey(m.keys, k.id) { // the old secret may still be configured as current
@@ -209,13 +230,7 @@ func New(cfg Config) (*Manager, error) {
 	for _, k := range m.keys {
 		m.allKeys.Keys = append(m.allKeys.Keys, k.secret)
 	}
-	m.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuer(issuer),
-		jwt.WithTimeFunc(cfg.Now),
-	)
-	return m, nil
+	return nil
 }
 
 // touchInterval is how stale LastSeen may get before a request writes it

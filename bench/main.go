@@ -3,7 +3,7 @@
 // + alexedwards/scs v2 + go-redis, the whole profile as one gob blob per
 // session), on a private redis-server, and prints one table with the
 // targets of issue 3. Run it with `make bench` from the repository root;
-// README.md "Performance" shows a run. Then it measures latency at a fixed
+// docs/performance.md shows a run. Then it measures latency at a fixed
 // rate with vegeta (fixedrate.go) and one vs two profilecache instances on
 // the one Redis (instances.go), and how long Redis stalls while carol logs
 // in (stalls.go); docs/scale.md shows those.

@@ -35,7 +35,7 @@ import (
 // The deployment as docker-compose.yml describes it, started for real: the
 // profilecache image built from ./Dockerfile, Redis, the two services and
 // nginx with deploy/nginx/default.conf over HTTPS, checked from outside as
-// a user would (README.md "Deploying"). The only changes are what a user
+// a user would (docs/deploy.md "The deploy test"). The only changes are what a user
 // would also set: the environment (SESSION_SECRET, GOPROXY as a build
 // argument, BACKEND_LATENCY), and an override file that publishes nginx on
 // free loopback ports and mounts the test's certificate where

@@ -87,7 +87,7 @@ func basicFrom(d *decoder) (profile.Basic, error) {
 // The fields of each hash, in the order the decoders read them: what the
 // read path asks HMGET for. Item hashes hold no id: it is in the key name
 // and in the section's list already, and a third copy cost 9 % of a large
-// profile's memory (see README.md "Performance").
+// profile's memory (see docs/performance.md).
 var (
 	basicFields   = []string{fID, fFirstName, fLastName, fEmail, fPhone, fAddressLine, fPostalCode, fCity, fCountry, fMarketing, fCreated}
 	orderFields   = []string{fNumber, fDate, fStatus, fTotal, fCurrency, fItems, fCity}

@@ -226,6 +226,19 @@ func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid
 			pending = pending[batchKeys:]
 		}
 	}
+	fixed := g.fixedKeys(ps)
+	if len(pending)+len(fixed) > batchKeys {
+		ready = append(ready, op(pending))
+		pending = nil
+	}
+	// In order on one connection: the items before the lists.
+	ready = append(ready, op(append(pending, fixed...)))
+	return firstErr(client.DoMulti(ctx, ready...))
+}
+
+// fixedKeys are the keys of the sections in ps that are not items: basic,
+// interests and the id lists.
+func (g genKeys) fixedKeys(ps parts) []string {
 	var fixed []string
 	if ps.has(profile.SectionBasic) {
 		fixed = append(fixed, g.basic())
@@ -238,13 +251,7 @@ func walkGen(ctx context.Context, client rueidis.Client, keys keyspace, uid uuid
 			fixed = append(fixed, g.list(sec))
 		}
 	}
-	if len(pending)+len(fixed) > batchKeys {
-		ready = append(ready, op(pending))
-		pending = nil
-	}
-	// In order on one connection: the items before the lists.
-	ready = append(ready, op(append(pending, fixed...)))
-	return firstErr(client.DoMulti(ctx, ready...))
+	return fixed
 }
 
 // firstErr is the first error among rs.

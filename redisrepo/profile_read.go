@@ -214,13 +214,33 @@ func (s *ProfileStore) cachedMeta(ctx context.Context, uid uuid.UUID) (meta, boo
 }
 
 // readCached reads the generations m points at through the client-side
-// cache.
+// cache: the heads (basic, interests, the id pages), then the page items.
 func (s *ProfileStore) readCached(ctx context.Context, uid uuid.UUID, m meta, pl plan) (profile.View, error) {
-	b := s.client.B()
+	cmds, lists := s.headCmds(uid, m, pl)
+	var resp []rueidis.RedisResult
+	if len(cmds) == 1 { // the common /api/me case: DoCache is cheaper
+		resp = []rueidis.RedisResult{s.client.DoCache(ctx, cmds[0].Cmd, cmds[0].TTL)}
+	} else {
+		resp = s.client.DoMultiCache(ctx, cmds...)
+	}
 	var r raw
-	var lists [len(sections)]genKeys // per list section read, its generation
+	nItems, err := pl.decodeHeads(m, resp, &r)
+	if err != nil {
+		return profile.View{}, err
+	}
+	if nItems > 0 {
+		if err := s.readCachedItems(ctx, &lists, nItems, &r); err != nil {
+			return profile.View{}, err
+		}
+	}
+	return pl.assemble(uid, m, r)
+}
 
-	// Step 1: basic, interests and the id pages.
+// headCmds are the cached reads of basic, interests and the id pages the
+// plan wants, and per list section read, its generation.
+func (s *ProfileStore) headCmds(uid uuid.UUID, m meta, pl plan) ([]rueidis.CacheableTTL, [len(sections)]genKeys) {
+	b := s.client.B()
+	var lists [len(sections)]genKeys
 	cmds := make([]rueidis.CacheableTTL, 0, 2+len(sections))
 	if pl.basic {
 		g := s.keys.gen(uid, m.gens[profile.SectionBasic])
@@ -238,72 +258,61 @@ func (s *ProfileStore) readCached(ctx context.Context, uid uuid.UUID, m meta, pl
 				Start(int64(p.Offset)).Stop(int64(p.Offset+n-1)).Cache(), s.cacheTTL))
 		}
 	}
-	var resp []rueidis.RedisResult
-	if len(cmds) == 1 { // the common /api/me case: DoCache is cheaper
-		resp = []rueidis.RedisResult{s.client.DoCache(ctx, cmds[0].Cmd, cmds[0].TTL)}
-	} else {
-		resp = s.client.DoMultiCache(ctx, cmds...)
-	}
+	return cmds, lists
+}
+
+// decodeHeads fills r from the replies to headCmds, in their order, and
+// counts the page items to read.
+func (pl plan) decodeHeads(m meta, resp []rueidis.RedisResult, r *raw) (nItems int, err error) {
 	next := func() rueidis.RedisResult { r := resp[0]; resp = resp[1:]; return r }
-	var err error
 	if pl.basic {
 		if r.basic, err = hmgetHash(basicFields, next()); err != nil {
-			return profile.View{}, fmt.Errorf("basic: %w", err)
+			return 0, fmt.Errorf("basic: %w", err)
 		}
 	}
 	if pl.interests && m.interests > 0 {
 		if r.interests, err = next().AsStrSlice(); err != nil {
-			return profile.View{}, fmt.Errorf("interests: %w", err)
+			return 0, fmt.Errorf("interests: %w", err)
 		}
 	}
-	nItems := 0
 	for i := range pl.pages {
 		if pl.want(m, i) > 0 {
 			if r.ids[i], err = next().AsStrSlice(); err != nil {
-				return profile.View{}, fmt.Errorf("%s: %w", sections[i].list, err)
+				return 0, fmt.Errorf("%s: %w", sections[i].list, err)
 			}
 			nItems += len(r.ids[i])
 		}
 	}
+	return nItems, nil
+}
 
-	// Step 2: the page items.
-	if nItems > 0 {
-		cmds = make([]rueidis.CacheableTTL, 0, nItems)
-		for i, sec := range sections {
-			for _, id := range r.ids[i] {
-				cmds = append(cmds, rueidis.CT(b.Hmget().Key(lists[i].item(sec, id)).Field(itemFields[i]...).Cache(), s.cacheTTL))
-			}
-		}
-		resp = s.client.DoMultiCache(ctx, cmds...)
-		for i, sec := range sections {
-			r.items[i] = make([]hash, len(r.ids[i]))
-			for j := range r.ids[i] {
-				if r.items[i][j], err = hmgetHash(itemFields[i], next()); err != nil {
-					return profile.View{}, fmt.Errorf("%s: %w", sec.item, err)
-				}
-			}
+// readCachedItems reads the item hashes of the ids in r, in one round trip.
+func (s *ProfileStore) readCachedItems(ctx context.Context, lists *[len(sections)]genKeys, nItems int, r *raw) error {
+	b := s.client.B()
+	cmds := make([]rueidis.CacheableTTL, 0, nItems)
+	for i, sec := range sections {
+		for _, id := range r.ids[i] {
+			cmds = append(cmds, rueidis.CT(b.Hmget().Key(lists[i].item(sec, id)).Field(itemFields[i]...).Cache(), s.cacheTTL))
 		}
 	}
-	return pl.assemble(uid, m, r)
+	resp := s.client.DoMultiCache(ctx, cmds...)
+	var err error
+	for i, sec := range sections {
+		r.items[i] = make([]hash, len(r.ids[i]))
+		for j := range r.ids[i] {
+			if r.items[i][j], err = hmgetHash(itemFields[i], resp[0]); err != nil {
+				return fmt.Errorf("%s: %w", sec.item, err)
+			}
+			resp = resp[1:]
+		}
+	}
+	return nil
 }
 
 // readAtomic reads meta and the plan's parts with readScript. Anything
 // missing now is really missing: the error wraps profile.ErrNotFound.
 func (s *ProfileStore) readAtomic(ctx context.Context, uid uuid.UUID, pl plan) (profile.View, meta, error) {
-	args := make([]string, 0, 3+2*len(sections))
-	args = append(args, s.keys.user(uid), flag(pl.basic), flag(pl.interests))
-	for _, p := range pl.pages {
-		if p == nil {
-			args = append(args, "", "")
-			continue
-		}
-		stop := math.MaxInt // an offset near MaxInt must not overflow
-		if p.Offset <= math.MaxInt-p.Limit {
-			stop = p.Offset + p.Limit - 1
-		}
-		args = append(args, strconv.Itoa(p.Offset), strconv.Itoa(stop))
-	}
-	arr, err := readScript.Exec(ctx, s.client, []string{s.keys.meta(uid)}, args).ToArray()
+	arr, err := readScript.Exec(ctx, s.client, []string{s.keys.meta(uid)}, pl.scriptArgs(s.keys.user(uid))).ToArray()
 	if err != nil {
 		return profile.View{}, meta{}, err
 	}
@@ -322,40 +331,68 @@ func (s *ProfileStore) readAtomic(ctx context.Context, uid uuid.UUID, pl plan) (
 		return notFound(err)
 	}
 	var r raw
-	if r.basic.m, err = arr[1].AsStrMap(); err != nil {
-		return profile.View{}, meta{}, fmt.Errorf("basic: %w", err)
-	}
-	if r.interests, err = arr[2].AsStrSlice(); err != nil {
-		return profile.View{}, meta{}, fmt.Errorf("interests: %w", err)
-	}
-	for i, sec := range sections {
-		// {ids, item hashes} per section
-		pair, err := arr[3+i].ToArray()
-		if err == nil && len(pair) != 2 {
-			err = fmt.Errorf("%d elements, want 2", len(pair))
-		}
-		if err != nil {
-			return profile.View{}, meta{}, fmt.Errorf("%s: %w", sec.list, err)
-		}
-		if r.ids[i], err = pair[0].AsStrSlice(); err != nil {
-			return profile.View{}, meta{}, fmt.Errorf("%s: %w", sec.list, err)
-		}
-		items, err := pair[1].ToArray()
-		if err != nil {
-			return profile.View{}, meta{}, fmt.Errorf("%s: %w", sec.list, err)
-		}
-		r.items[i] = make([]hash, len(items))
-		for j := range items {
-			if r.items[i][j].m, err = items[j].AsStrMap(); err != nil {
-				return profile.View{}, meta{}, fmt.Errorf("%s: %w", sec.item, err)
-			}
-		}
+	if err := r.decodeScript(arr); err != nil {
+		return profile.View{}, meta{}, err
 	}
 	v, err := pl.assemble(uid, m, r)
 	if err != nil {
 		return notFound(err)
 	}
 	return v, m, nil
+}
+
+// scriptArgs are readScript's arguments: the user key, what to read and
+// each list section's range ("" "" for none).
+func (pl plan) scriptArgs(userKey string) []string {
+	args := make([]string, 0, 3+2*len(sections))
+	args = append(args, userKey, flag(pl.basic), flag(pl.interests))
+	for _, p := range pl.pages {
+		if p == nil {
+			args = append(args, "", "")
+			continue
+		}
+		stop := math.MaxInt // an offset near MaxInt must not overflow
+		if p.Offset <= math.MaxInt-p.Limit {
+			stop = p.Offset + p.Limit - 1
+		}
+		args = append(args, strconv.Itoa(p.Offset), strconv.Itoa(stop))
+	}
+	return args
+}
+
+// decodeScript fills r from readScript's reply after meta: basic,
+// interests, then {ids, item hashes} per list section.
+func (r *raw) decodeScript(arr []rueidis.RedisMessage) error {
+	var err error
+	if r.basic.m, err = arr[1].AsStrMap(); err != nil {
+		return fmt.Errorf("basic: %w", err)
+	}
+	if r.interests, err = arr[2].AsStrSlice(); err != nil {
+		return fmt.Errorf("interests: %w", err)
+	}
+	for i, sec := range sections {
+		pair, err := arr[3+i].ToArray()
+		if err == nil && len(pair) != 2 {
+			err = fmt.Errorf("%d elements, want 2", len(pair))
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", sec.list, err)
+		}
+		if r.ids[i], err = pair[0].AsStrSlice(); err != nil {
+			return fmt.Errorf("%s: %w", sec.list, err)
+		}
+		items, err := pair[1].ToArray()
+		if err != nil {
+			return fmt.Errorf("%s: %w", sec.list, err)
+		}
+		r.items[i] = make([]hash, len(items))
+		for j := range items {
+			if r.items[i][j].m, err = items[j].AsStrMap(); err != nil {
+				return fmt.Errorf("%s: %w", sec.item, err)
+			}
+		}
+	}
+	return nil
 }
 
 func flag(b bool) string {

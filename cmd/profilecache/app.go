@@ -42,76 +42,134 @@ func deriveCSRFKey(secret []byte) ([]byte, error) {
 // newApp builds the service from cfg. It is what main runs and what the
 // end-to-end test drives, minus flag parsing and the listener.
 func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
-	var client rueidis.Client
+	r, err := newRedis(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	a, err := wireApp(cfg, r, logger)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// wireApp builds everything on top of Redis: the CRM, the event stream,
+// the stores, the profile service and the HTTP handler.
+func wireApp(cfg Config, r redisConn, logger *slog.Logger) (*app, error) {
+	// One registry for every metric (internal/metrics); the Redis errors
+	// counted include the timeouts redisrepo.WithTimeout imposes.
+	m := metrics.New()
+	client := redisrepo.Instrument(r.client, redisrepo.Hooks{OnError: m.RedisError, OnCache: m.RedisCache})
+	backend, err := newBackend(cfg, m, logger)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := newKeys(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := newEvents(cfg, client, m, logger)
+	if err != nil {
+		return nil, err
+	}
+	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger, Wakeups: r.wakeups})
+	tokens := newTokenStore(cfg, client, evs.recorder, logger)
+	svc := newService(cfg, backend, store, tokens, evs.recorder, m, logger)
+	h, err := newHandler(cfg, client, svc, tokens, keys, m, logger)
+	if err != nil {
+		svc.Close()
+		return nil, err
+	}
+	logConfig(logger, cfg)
+	stopEvents := evs.start()
+	// Background section reloads end before Redis is closed.
+	return &app{Handler: h, Profile: svc, close: func() { stopEvents(); svc.Close(); r.close() }}, nil
+}
+
+// redisConn is the Redis client newApp uses, and how to close it.
+type redisConn struct {
+	client rueidis.Client
 	// Reload waiters are woken by invalidations (redisrepo/wake.go); the
 	// embedded server has none, and they poll.
-	var wakeups *redisrepo.Wakeups
-	var closeRedis func()
+	wakeups *redisrepo.Wakeups
+	close   func()
+}
+
+// newRedis connects to REDIS_URL, or starts the embedded server when it is
+// empty.
+func newRedis(cfg Config, logger *slog.Logger) (redisConn, error) {
+	var r redisConn
 	if cfg.RedisURL == "" {
 		c, stop, err := redisrepo.StartEmbedded()
 		if err != nil {
-			return nil, fmt.Errorf("start embedded redis: %w", err)
+			return r, fmt.Errorf("start embedded redis: %w", err)
 		}
-		client, closeRedis = c, stop
+		r = redisConn{client: c, close: stop}
 		logger.Warn("REDIS_URL is not set: using an EMBEDDED IN-MEMORY Redis. All sessions and cached profiles are LOST when the process exits; set REDIS_URL for a real server")
 	} else {
-		wakeups = redisrepo.NewWakeups()
+		wakeups := redisrepo.NewWakeups()
 		c, err := redisrepo.NewClient(cfg.RedisURL, cfg.RedisTimeout, redisrepo.WithSentinelPassword(cfg.RedisSentinelPassword),
 			redisrepo.WithWakeups(wakeups))
 		if err != nil {
-			return nil, err
+			return r, err
 		}
-		client, closeRedis = c, c.Close
-		attrs := []any{"mode", client.Mode(), "nodes", len(client.Nodes())}
-		if client.Mode() == rueidis.ClientModeSentinel {
-			// The master the sentinels named at start; failovers are
-			// followed silently (docs/scale.md#redis-sentinel).
-			for addr := range client.Nodes() {
-				attrs = append(attrs, "master", addr)
-			}
-		}
-		logger.Info("redis connected", attrs...)
+		r = redisConn{client: c, wakeups: wakeups, close: c.Close}
+		logConnected(logger, c)
 	}
 	// Every Redis call without an earlier deadline gets REDIS_TIMEOUT: an
 	// outage answers 503 in bounded time instead of hanging requests.
-	client = redisrepo.WithTimeout(client, cfg.RedisTimeout)
-	// One registry for every metric (internal/metrics); the Redis errors
-	// counted include the timeouts WithTimeout imposes.
-	m := metrics.New()
-	client = redisrepo.Instrument(client, redisrepo.Hooks{OnError: m.RedisError, OnCache: m.RedisCache})
-	backend, err := newBackend(cfg, m, logger)
-	if err != nil {
-		closeRedis()
-		return nil, err
-	}
+	r.client = redisrepo.WithTimeout(r.client, cfg.RedisTimeout)
+	return r, nil
+}
 
-	secret := cfg.Secret
-	if secret == nil {
-		secret = make([]byte, 32)
-		_, _ = rand.Read(secret) // never fails (crypto/rand docs)
+func logConnected(logger *slog.Logger, client rueidis.Client) {
+	attrs := []any{"mode", client.Mode(), "nodes", len(client.Nodes())}
+	if client.Mode() == rueidis.ClientModeSentinel {
+		// The master the sentinels named at start; failovers are
+		// followed silently (docs/scale.md#redis-sentinel).
+		for addr := range client.Nodes() {
+			attrs = append(attrs, "master", addr)
+		}
+	}
+	logger.Info("redis connected", attrs...)
+}
+
+// signingKeys are the session keys and the CSRF keys derived from them.
+type signingKeys struct {
+	secret, csrf           []byte
+	previous, csrfPrevious [][]byte
+}
+
+// newKeys takes SESSION_SECRET (or a random one) and
+// SESSION_SECRET_PREVIOUS. CSRF tokens get their own key, derived from the
+// same secret, so that every instance agrees on them and a rotation keeps
+// them valid.
+func newKeys(cfg Config, logger *slog.Logger) (signingKeys, error) {
+	k := signingKeys{secret: cfg.Secret}
+	if k.secret == nil {
+		k.secret = make([]byte, 32)
+		_, _ = rand.Read(k.secret) // never fails (crypto/rand docs)
 		logger.Warn("SESSION_SECRET is not set: using a random key for this process. Sessions end when it restarts, and several instances cannot share sessions")
 	}
-	var previous [][]byte
 	if cfg.PreviousSecret != nil {
-		previous = append(previous, cfg.PreviousSecret)
+		k.previous = append(k.previous, cfg.PreviousSecret)
 	}
-	// CSRF tokens get their own key, derived from the same secret, so that
-	// every instance agrees on them and a rotation keeps them valid.
-	csrfKey, err := deriveCSRFKey(secret)
-	if err != nil {
-		closeRedis()
-		return nil, err
+	var err error
+	if k.csrf, err = deriveCSRFKey(k.secret); err != nil {
+		return k, err
 	}
-	var csrfPrevious [][]byte
-	for _, p := range previous {
-		k, err := deriveCSRFKey(p)
+	for _, p := range k.previous {
+		c, err := deriveCSRFKey(p)
 		if err != nil {
-			closeRedis()
-			return nil, err
+			return k, err
 		}
-		csrfPrevious = append(csrfPrevious, k)
+		k.csrfPrevious = append(k.csrfPrevious, c)
 	}
+	return k, nil
+}
 
+func newTokenStore(cfg Config, client rueidis.Client, evs profile.Events, logger *slog.Logger) *redisrepo.TokenStore {
 	// The embedded Redis has no replicas to wait for.
 	waitReplicas := cfg.RedisWaitReplicas
 	if cfg.RedisURL == "" {
@@ -119,13 +177,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	} else if waitReplicas > 0 {
 		logger.Info("logins wait for replicas to confirm their session", "replicas", waitReplicas, "at_most", cfg.RedisTimeout)
 	}
-	evs, err := newEvents(cfg, client, m, logger)
-	if err != nil {
-		closeRedis()
-		return nil, err
-	}
-	store := redisrepo.NewProfileStore(client, redisrepo.ProfileOptions{TTL: cfg.ProfileTTL, Logger: logger, Wakeups: wakeups})
-	tokens := redisrepo.NewTokenStore(client, redisrepo.TokenOptions{
+	return redisrepo.NewTokenStore(client, redisrepo.TokenOptions{
 		IndexTTL:     cfg.SessionMaxAge,
 		FenceTTL:     cfg.fenceTTL(),
 		MaxSessions:  cfg.MaxSessions,
@@ -133,41 +185,39 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		WaitReplicas: waitReplicas,
 		WaitTimeout:  cfg.RedisTimeout,
 		Logger:       logger,
-		Events:       evs.recorder,
+		Events:       evs,
 	})
-	svc := profile.NewService(backend, store, store, profile.Options{
+}
+
+func newService(cfg Config, backend profile.Backend, store *redisrepo.ProfileStore, tokens *redisrepo.TokenStore,
+	evs profile.Events, m *metrics.Metrics, logger *slog.Logger) *profile.Service {
+	return profile.NewService(backend, store, store, profile.Options{
 		BackendTimeout:  cfg.BackendTimeout,
 		RefreshCooldown: cfg.RefreshCooldown,
 		Logger:          logger,
 		OnBackendLoad:   m.BackendLoad,
 		OnLockWait:      m.LockWait,
 		Accounts:        tokens,
-		Events:          evs.recorder,
+		Events:          evs,
 		Fresh:           cfg.freshness(cfg.ProfileTTL),
 		OnSectionReload: func(s profile.Section, outcome string, _ time.Duration) { m.SectionReload(s.String(), outcome) },
 		OnStale:         func(s profile.Section) { m.StaleSection(s.String()) },
 		OnReadWait:      m.ReadWait,
 	})
-	// Background section reloads end before Redis is closed.
-	closeRedis = func(closeClient func()) func() {
-		return func() { svc.Close(); closeClient() }
-	}(closeRedis)
-	// Login budgets in Redis, shared by every instance: pc:rl:{a:<address>}
-	// and pc:rl:{e:<hashed email>}.
-	byAddress, err := redisrepo.NewLimiter(client, redisrepo.LimiterOptions{Name: "a", Rate: cfg.LoginRate, Burst: cfg.LoginBurst})
+}
+
+// newHandler is the HTTP side: the login limiters, the session manager
+// and the echo server.
+func newHandler(cfg Config, client rueidis.Client, svc *profile.Service, tokens *redisrepo.TokenStore,
+	keys signingKeys, m *metrics.Metrics, logger *slog.Logger) (http.Handler, error) {
+	byAddress, byAccount, err := newLoginLimiters(cfg, client)
 	if err != nil {
-		closeRedis()
-		return nil, err
-	}
-	byAccount, err := redisrepo.NewLimiter(client, redisrepo.LimiterOptions{Name: "e", Rate: cfg.LoginAccountRate, Burst: cfg.LoginAccountBurst})
-	if err != nil {
-		closeRedis()
 		return nil, err
 	}
 	mgr, err := auth.New(auth.Config{
 		Tokens:          tokens,
-		Secret:          secret,
-		PreviousSecrets: previous,
+		Secret:          keys.secret,
+		PreviousSecrets: keys.previous,
 		CookieSecure:    cfg.CookieSecure,
 		SecureRequest:   secureRequest(cfg.TrustedProxies),
 		TokenTTL:        cfg.TokenTTL,
@@ -176,7 +226,6 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		OnValidate:      m.TokenValidation,
 	})
 	if err != nil {
-		closeRedis()
 		return nil, err
 	}
 	srv, err := web.New(web.Config{
@@ -194,14 +243,32 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		LoginByAccount:   byAccount,
 		CSRFCookieSecure: cfg.CookieSecure,
 		SecureRequest:    secureRequest(cfg.TrustedProxies),
-		CSRFKey:          csrfKey,
-		CSRFPreviousKeys: csrfPrevious,
+		CSRFKey:          keys.csrf,
+		CSRFPreviousKeys: keys.csrfPrevious,
 		IPExtractor:      ipExtractor(cfg.TrustedProxies),
 	})
 	if err != nil {
-		closeRedis()
 		return nil, fmt.Errorf("web: %w", err)
 	}
+	return srv.Handler(), nil
+}
+
+// newLoginLimiters are the login budgets in Redis, shared by every
+// instance: pc:rl:{a:<address>} and pc:rl:{e:<hashed email>}.
+func newLoginLimiters(cfg Config, client rueidis.Client) (byAddress, byAccount *redisrepo.Limiter, err error) {
+	byAddress, err = redisrepo.NewLimiter(client, redisrepo.LimiterOptions{Name: "a", Rate: cfg.LoginRate, Burst: cfg.LoginBurst})
+	if err != nil {
+		return nil, nil, err
+	}
+	byAccount, err = redisrepo.NewLimiter(client, redisrepo.LimiterOptions{Name: "e", Rate: cfg.LoginAccountRate, Burst: cfg.LoginAccountBurst})
+	if err != nil {
+		return nil, nil, err
+	}
+	return byAddress, byAccount, nil
+}
+
+// logConfig logs the configuration in effect, secrets masked.
+func logConfig(logger *slog.Logger, cfg Config) {
 	logger.Info("config",
 		"addr", cfg.Addr, "redis", redactURL(cfg.RedisURL), "redis_sentinel_password", cfg.RedisSentinelPassword != "", "session_secret", "[masked]",
 		"cookie_secure", cfg.CookieSecure, "trusted_proxies", fmt.Sprint(cfg.TrustedProxies), "backend_latency", cfg.BackendLatency.String(),
@@ -213,6 +280,4 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		"pprof", cfg.Pprof, "log_level", cfg.LogLevel.String(), "events", cfg.Events, "events_webhook", cfg.EventsWebhookURL != "",
 		"read_timeout", cfg.ReadTimeout.String(), "write_timeout", cfg.WriteTimeout.String(),
 		"profile_fresh", cfg.freshString(), "profile_stale_max", cfg.freshness(cfg.ProfileTTL).StaleMax.String())
-	stopEvents := evs.start()
-	return &app{Handler: srv.Handler(), Profile: svc, close: func() { stopEvents(); closeRedis() }}, nil
 }

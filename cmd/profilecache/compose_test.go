@@ -203,7 +203,7 @@ func ourServices(f composeFile) []string {
 
 // interpolate resolves compose's ${VAR}, ${VAR:-default} and
 // ${VAR:?message} the way `docker compose up` would with the environment
-// the README tells users to set.
+// docs/deploy.md tells users to set.
 var interpolation = regexp.MustCompile(`\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}`)
 
 func interpolate(v string, shell map[string]string) (string, error) {
@@ -314,7 +314,7 @@ func containerPort(spec string) (int, error) {
 }
 
 // TestComposeAppEnvironment: every variable set for the profilecache
-// services is one the program reads, and with the variables the README
+// services is one the program reads, and with the variables docs/deploy.md
 // tells users to export, the program accepts the configuration.
 func TestComposeAppEnvironment(t *testing.T) {
 	f := loadCompose(t)

@@ -7,10 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"strconv"
 	"time"
-
-	"github.com/profilecache/profilecache/redisrepo"
 )
 
 // Config is everything the service reads from its environment and flags.
@@ -80,199 +77,133 @@ const (
 	maxBudget = 366 * 24 * time.Hour
 )
 
-// loadConfig fills a Config from defaults, then the environment, then flags,
-// and checks it. It never exits: the caller prints the one-line error.
+// defaultShutdownTimeout bounds draining in-flight requests on SIGTERM.
+const defaultShutdownTimeout = 15 * time.Second
+
+// loadConfig fills a Config from the defaults in the registry
+// (configVars), then the environment, then flags, and checks it. It never
+// exits: the caller prints the one-line error, which names every bad
+// variable at once.
 func loadConfig(args []string, getenv func(string) string) (Config, error) {
-	cfg := Config{
-		Addr:              "127.0.0.1:8080",
-		RedisTimeout:      2 * time.Second,
-		BackendTimeout:    10 * time.Second,
-		TokenTTL:          20 * time.Minute,
-		SessionMaxAge:     12 * time.Hour,
-		ProfileTTL:        24 * time.Hour,
-		LoginRate:         1,
-		LoginBurst:        20,
-		LoginAccountRate:  0.1,
-		LoginAccountBurst: 10,
-		RefreshCooldown:   10 * time.Second,
-		ShutdownTimeout:   15 * time.Second,
-		ReadTimeout:       30 * time.Second,
-
-		MaxSessions:         redisrepo.DefaultMaxSessions,
-		SessionDataMaxBytes: redisrepo.DefaultMaxDataBytes,
-	}
-	var errs []error
-	env := func(name string, parse func(string) error) {
-		if v := getenv(name); v != "" {
-			if err := parse(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	cfg := Config{ShutdownTimeout: defaultShutdownTimeout}
+	// The parsers write into cfg: it must not be copied until they are done.
+	vars := cfg.configVars()
+	errs := applyDefaults(vars)
+	set := map[string]bool{}
+	for _, v := range vars {
+		if s := getenv(v.Name); s != "" {
+			set[v.Name] = true
+			if err := v.parse(s); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", v.Name, err))
 			}
 		}
 	}
-	str := func(dst *string) func(string) error { return func(v string) error { *dst = v; return nil } }
-	dur := func(dst *time.Duration) func(string) error {
-		return func(v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("invalid duration %q (use e.g. 250ms, 20m, 12h)", v)
-			}
-			*dst = d
-			return nil
-		}
-	}
-	boolean := func(dst *bool) func(string) error {
-		return func(v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("invalid boolean %q", v)
-			}
-			*dst = b
-			return nil
-		}
-	}
-	var secret, previous string
-	env("ADDR", str(&cfg.Addr))
-	env("REDIS_URL", str(&cfg.RedisURL))
-	env("REDIS_TIMEOUT", dur(&cfg.RedisTimeout))
-	env("REDIS_SENTINEL_PASSWORD", str(&cfg.RedisSentinelPassword))
-	env("REDIS_WAIT_REPLICAS", func(v string) (err error) {
-		cfg.RedisWaitReplicas, err = strconv.Atoi(v)
-		if err != nil || cfg.RedisWaitReplicas < 0 {
-			return fmt.Errorf("invalid replica count %q (a whole number >= 0; 0 does not wait)", v)
-		}
-		return nil
-	})
-	env("SESSION_SECRET", str(&secret))
-	env("SESSION_SECRET_PREVIOUS", str(&previous))
-	env("COOKIE_SECURE", boolean(&cfg.CookieSecure))
-	env("BACKEND_LATENCY", dur(&cfg.BackendLatency))
-	env("BACKEND_TIMEOUT", dur(&cfg.BackendTimeout))
-	env("TOKEN_TTL", dur(&cfg.TokenTTL))
-	env("SESSION_MAX_AGE", dur(&cfg.SessionMaxAge))
-	env("PROFILE_TTL", dur(&cfg.ProfileTTL))
-	cfg.freshConfig.register(env)
-	env("READ_TIMEOUT", dur(&cfg.ReadTimeout))
-	writeTimeoutSet := false
-	env("WRITE_TIMEOUT", func(v string) error { writeTimeoutSet = true; return dur(&cfg.WriteTimeout)(v) })
-	// Rates are attempts per second, e.g. 0.1 for one every ten seconds.
-	rate := func(dst *float64) func(string) error {
-		return func(v string) error {
-			r, err := strconv.ParseFloat(v, 64)
-			if err != nil || !(r > 0) || r > maxRate {
-				return fmt.Errorf("invalid rate %q (attempts per second, > 0 and <= %g)", v, float64(maxRate))
-			}
-			*dst = r
-			return nil
-		}
-	}
-	burst := func(dst *int) func(string) error {
-		return func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return fmt.Errorf("invalid burst %q (a whole number >= 1)", v)
-			}
-			*dst = n
-			return nil
-		}
-	}
-	env("LOGIN_RATE", rate(&cfg.LoginRate))
-	env("LOGIN_ACCOUNT_RATE", rate(&cfg.LoginAccountRate))
-	env("LOGIN_ACCOUNT_BURST", burst(&cfg.LoginAccountBurst))
-	env("REFRESH_COOLDOWN", dur(&cfg.RefreshCooldown))
-	env("TRUSTED_PROXIES", func(v string) (err error) {
-		cfg.TrustedProxies, err = parseTrustedProxies(v)
-		return err
-	})
-	env("LOGIN_BURST", burst(&cfg.LoginBurst))
-	env("MAX_SESSIONS_PER_USER", func(v string) (err error) {
-		cfg.MaxSessions, err = strconv.Atoi(v)
-		if err != nil || cfg.MaxSessions < 1 {
-			return fmt.Errorf("invalid session count %q (a whole number >= 1)", v)
-		}
-		return nil
-	})
-	env("SESSION_DATA_MAX_BYTES", func(v string) (err error) {
-		cfg.SessionDataMaxBytes, err = strconv.Atoi(v)
-		if err != nil || cfg.SessionDataMaxBytes < 1 {
-			return fmt.Errorf("invalid byte count %q (a whole number >= 1)", v)
-		}
-		return nil
-	})
-
-	fs := flag.NewFlagSet("profilecache", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cfg.extConfig.register(env, fs)
-	cfg.eventsConfig.register(env)
-	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (env ADDR)")
-	fs.StringVar(&cfg.RedisURL, "redis-url", cfg.RedisURL, "Redis URL; empty starts an embedded in-memory Redis (env REDIS_URL)")
-	fs.DurationVar(&cfg.BackendLatency, "backend-latency", cfg.BackendLatency, "mock CRM latency (env BACKEND_LATENCY)")
+	fs := newFlagSet(vars, set)
 	if err := fs.Parse(args); err != nil {
 		return cfg, fmt.Errorf("flags: %w", err)
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
+	errs = append(errs, cfg.check(set)...)
+	return cfg, errors.Join(errs...)
+}
 
-	switch {
-	case secret == "":
-		// Checked below, after the other errors: a random key is not an error.
-	case len(secret) < minSecretLen:
-		errs = append(errs, fmt.Errorf("SESSION_SECRET: must be at least %d bytes, got %d", minSecretLen, len(secret)))
-	default:
-		cfg.Secret = []byte(secret)
-	}
-	if previous != "" {
-		if len(previous) < minSecretLen {
-			errs = append(errs, fmt.Errorf("SESSION_SECRET_PREVIOUS: must be at least %d bytes, got %d", minSecretLen, len(previous)))
+// applyDefaults parses every variable's default: the default the docs show
+// is, by construction, the one in effect.
+func applyDefaults(vars []envVar) []error {
+	var errs []error
+	for _, v := range vars {
+		if v.Default == "" {
+			continue
 		}
-		cfg.PreviousSecret = []byte(previous)
+		if err := v.parse(v.Default); err != nil {
+			errs = append(errs, fmt.Errorf("%s: default %q: %w", v.Name, v.Default, err))
+		}
 	}
+	return errs
+}
+
+// newFlagSet has a flag for every variable that has one; a flag overrides
+// the environment. set records the variables given.
+func newFlagSet(vars []envVar, set map[string]bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("profilecache", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, v := range vars {
+		if v.Flag == "" {
+			continue
+		}
+		parse := func(s string) error { set[v.Name] = true; return v.parse(s) }
+		if v.BoolFlag {
+			fs.BoolFunc(v.Flag, "env "+v.Name, parse)
+		} else {
+			fs.Func(v.Flag, "env "+v.Name, parse)
+		}
+	}
+	return fs
+}
+
+// check runs once every variable is parsed: the rules that tie several
+// together. set holds the variables given in the environment or flags.
+func (c *Config) check(set map[string]bool) []error {
+	errs := c.checkDurations(set)
+	errs = append(errs, c.checkLogin()...)
+	if c.RedisSentinelPassword != "" && !hasMasterSet(c.RedisURL) {
+		errs = append(errs, errors.New("REDIS_SENTINEL_PASSWORD is set, but REDIS_URL names no sentinels (?master_set=<name>)"))
+	}
+	errs = append(errs, c.extConfig.check()...)
+	errs = append(errs, c.eventsConfig.check()...)
+	return errs
+}
+
+func (c *Config) checkDurations(set map[string]bool) []error {
+	var errs []error
 	positive := []struct {
 		name string
 		d    time.Duration
 	}{
-		{"REDIS_TIMEOUT", cfg.RedisTimeout}, {"BACKEND_TIMEOUT", cfg.BackendTimeout},
-		{"TOKEN_TTL", cfg.TokenTTL}, {"SESSION_MAX_AGE", cfg.SessionMaxAge}, {"PROFILE_TTL", cfg.ProfileTTL},
-		{"READ_TIMEOUT", cfg.ReadTimeout},
+		{"REDIS_TIMEOUT", c.RedisTimeout}, {"BACKEND_TIMEOUT", c.BackendTimeout},
+		{"TOKEN_TTL", c.TokenTTL}, {"SESSION_MAX_AGE", c.SessionMaxAge}, {"PROFILE_TTL", c.ProfileTTL},
+		{"READ_TIMEOUT", c.ReadTimeout},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", p.name, p.d))
 		}
 	}
-	if cfg.RedisSentinelPassword != "" && !hasMasterSet(cfg.RedisURL) {
-		errs = append(errs, errors.New("REDIS_SENTINEL_PASSWORD is set, but REDIS_URL names no sentinels (?master_set=<name>)"))
+	if c.BackendLatency < 0 {
+		errs = append(errs, fmt.Errorf("BACKEND_LATENCY: must not be negative, got %s", c.BackendLatency))
 	}
-	if cfg.BackendLatency < 0 {
-		errs = append(errs, fmt.Errorf("BACKEND_LATENCY: must not be negative, got %s", cfg.BackendLatency))
+	if c.RefreshCooldown < 0 {
+		errs = append(errs, fmt.Errorf("REFRESH_COOLDOWN: must not be negative (0 disables it), got %s", c.RefreshCooldown))
 	}
-	if cfg.RefreshCooldown < 0 {
-		errs = append(errs, fmt.Errorf("REFRESH_COOLDOWN: must not be negative (0 disables it), got %s", cfg.RefreshCooldown))
+	if c.ProfileTTL <= c.TokenTTL {
+		errs = append(errs, fmt.Errorf("PROFILE_TTL (%s) must be longer than TOKEN_TTL (%s)", c.ProfileTTL, c.TokenTTL))
 	}
+	if c.SessionMaxAge < c.TokenTTL {
+		errs = append(errs, fmt.Errorf("SESSION_MAX_AGE (%s) must not be shorter than TOKEN_TTL (%s)", c.SessionMaxAge, c.TokenTTL))
+	}
+	if !set["WRITE_TIMEOUT"] {
+		c.WriteTimeout = writeTimeoutFor(c.BackendTimeout)
+	} else if floor := longestRequest(c.BackendTimeout); c.WriteTimeout <= floor {
+		errs = append(errs, fmt.Errorf("WRITE_TIMEOUT (%s) must be longer than 2 × BACKEND_TIMEOUT + 2s (%s): a login that loads a profile takes that long", c.WriteTimeout, floor))
+	}
+	return errs
+}
+
+func (c *Config) checkLogin() []error {
+	var errs []error
 	for _, l := range []struct {
 		name  string
 		rate  float64
 		burst int
-	}{{"LOGIN_BURST/LOGIN_RATE", cfg.LoginRate, cfg.LoginBurst}, {"LOGIN_ACCOUNT_BURST/LOGIN_ACCOUNT_RATE", cfg.LoginAccountRate, cfg.LoginAccountBurst}} {
+	}{{"LOGIN_BURST/LOGIN_RATE", c.LoginRate, c.LoginBurst}, {"LOGIN_ACCOUNT_BURST/LOGIN_ACCOUNT_RATE", c.LoginAccountRate, c.LoginAccountBurst}} {
 		// A budget that takes longer than this to refill is a typo.
 		if float64(l.burst)/l.rate > maxBudget.Seconds() {
 			errs = append(errs, fmt.Errorf("%s: a full budget takes %.0fs to refill, more than %s", l.name, float64(l.burst)/l.rate, maxBudget))
 		}
 	}
-	if cfg.ProfileTTL <= cfg.TokenTTL {
-		errs = append(errs, fmt.Errorf("PROFILE_TTL (%s) must be longer than TOKEN_TTL (%s)", cfg.ProfileTTL, cfg.TokenTTL))
-	}
-	if cfg.SessionMaxAge < cfg.TokenTTL {
-		errs = append(errs, fmt.Errorf("SESSION_MAX_AGE (%s) must not be shorter than TOKEN_TTL (%s)", cfg.SessionMaxAge, cfg.TokenTTL))
-	}
-	if !writeTimeoutSet {
-		cfg.WriteTimeout = writeTimeoutFor(cfg.BackendTimeout)
-	} else if floor := longestRequest(cfg.BackendTimeout); cfg.WriteTimeout <= floor {
-		errs = append(errs, fmt.Errorf("WRITE_TIMEOUT (%s) must be longer than 2 × BACKEND_TIMEOUT + 2s (%s): a login that loads a profile takes that long", cfg.WriteTimeout, floor))
-	}
-	errs = append(errs, cfg.extConfig.check()...)
-	errs = append(errs, cfg.eventsConfig.check()...)
-	return cfg, errors.Join(errs...)
+	return errs
 }
 
 // longestRequest is how long a legitimate request may take: a login checks

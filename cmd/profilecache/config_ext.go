@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,46 +33,40 @@ type extConfig struct {
 
 const defaultPprofAddr = "127.0.0.1:6060"
 
-// register reads the environment through env and adds the flags to fs;
-// check runs after fs.Parse.
-func (x *extConfig) register(env func(name string, parse func(string) error), fs *flag.FlagSet) {
-	x.BackendRequestTimeout = crm.DefaultTimeout
-	x.BackendAttempts = crm.DefaultMaxAttempts
-	x.PprofAddr = defaultPprofAddr
-	x.LogLevel = slog.LevelInfo
-
-	set := func(dst *string) func(string) error { return func(v string) error { *dst = v; return nil } }
-	env("BACKEND_URL", set(&x.BackendURL))
-	env("BACKEND_TOKEN", set(&x.BackendToken))
-	env("BACKEND_REQUEST_TIMEOUT", func(v string) (err error) {
-		if x.BackendRequestTimeout, err = time.ParseDuration(v); err != nil || x.BackendRequestTimeout <= 0 {
-			return fmt.Errorf("invalid duration %q (a positive one, e.g. 2s)", v)
-		}
-		return nil
-	})
-	env("BACKEND_ATTEMPTS", func(v string) (err error) {
-		if x.BackendAttempts, err = strconv.Atoi(v); err != nil || x.BackendAttempts < 1 || x.BackendAttempts > 10 {
-			return fmt.Errorf("invalid attempt count %q (1 to 10; 1 means no retry)", v)
-		}
-		return nil
-	})
-	env("WEBHOOK_SECRET", set(&x.WebhookSecret))
-	env("PPROF", func(v string) (err error) {
-		if x.Pprof, err = strconv.ParseBool(v); err != nil {
-			return fmt.Errorf("invalid boolean %q", v)
-		}
-		return nil
-	})
-	env("PPROF_ADDR", set(&x.PprofAddr))
-	env("LOG_LEVEL", func(v string) error {
-		if err := x.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			return fmt.Errorf("invalid level %q (debug, info, warn or error)", v)
-		}
-		return nil
-	})
-	fs.StringVar(&x.BackendURL, "backend-url", x.BackendURL, "CRM base URL; empty uses the mock CRM (env BACKEND_URL)")
-	fs.BoolVar(&x.Pprof, "pprof", x.Pprof, "serve net/http/pprof on -pprof-addr (env PPROF)")
-	fs.StringVar(&x.PprofAddr, "pprof-addr", x.PprofAddr, "pprof listen address, keep it on loopback (env PPROF_ADDR)")
+// vars are extConfig's entries in the registry (config_vars.go); check runs
+// once they are parsed.
+func (x *extConfig) vars() []envVar {
+	return []envVar{
+		{Name: "BACKEND_URL", Group: groupBackend, Unset: "unset: the mock CRM", Flag: "backend-url", parse: setString(&x.BackendURL),
+			Doc: "`http(s)://host[:port][/prefix]` of the CRM's JSON API (package [`crm`](../crm/doc.go))"},
+		{Name: "BACKEND_TOKEN", Group: groupBackend, Unset: "unset", parse: setString(&x.BackendToken),
+			Doc: "sent to the CRM as `Authorization: Bearer …`"},
+		{Name: "BACKEND_REQUEST_TIMEOUT", Group: groupBackend, Default: durationDefault(crm.DefaultTimeout),
+			parse: setPositive(&x.BackendRequestTimeout, "2s"),
+			Doc:   "bound on one attempt of one CRM request; `BACKEND_TIMEOUT` bounds the whole load"},
+		{Name: "BACKEND_ATTEMPTS", Group: groupBackend, Default: strconv.Itoa(crm.DefaultMaxAttempts),
+			parse: func(v string) (err error) {
+				if x.BackendAttempts, err = strconv.Atoi(v); err != nil || x.BackendAttempts < 1 || x.BackendAttempts > 10 {
+					return fmt.Errorf("invalid attempt count %q (1 to 10; 1 means no retry)", v)
+				}
+				return nil
+			},
+			Doc: "attempts of one CRM GET, the first included (1: no retry); retried on connection errors, timeouts, 429 and 5xx, with backoff, never past `BACKEND_TIMEOUT`"},
+		{Name: "WEBHOOK_SECRET", Group: groupBackend, Unset: "unset: no webhook (404)", parse: setString(&x.WebhookSecret),
+			Doc: "shared secret of `POST /internal/profile-changed`, by which the CRM says a user's data changed; at least 16 bytes"},
+		{Name: "LOG_LEVEL", Group: groupObserve, Default: "info",
+			parse: func(v string) error {
+				if err := x.LogLevel.UnmarshalText([]byte(v)); err != nil {
+					return fmt.Errorf("invalid level %q (debug, info, warn or error)", v)
+				}
+				return nil
+			},
+			Doc: "`debug`, `info`, `warn` or `error`; JSON lines on stderr (text at a terminal)"},
+		{Name: "PPROF", Group: groupObserve, Default: "false", Flag: "pprof", BoolFlag: true, parse: setBool(&x.Pprof),
+			Doc: "serve `net/http/pprof` on `PPROF_ADDR`, never on `ADDR`"},
+		{Name: "PPROF_ADDR", Group: groupObserve, Default: defaultPprofAddr, Flag: "pprof-addr", parse: setString(&x.PprofAddr),
+			Doc: "pprof listen address; must be a loopback address"},
+	}
 }
 
 func (x *extConfig) check() []error {

@@ -27,21 +27,18 @@ type freshConfig struct {
 	staleMax     time.Duration // 0: PROFILE_TTL
 }
 
-// register reads the variables; check runs once PROFILE_TTL is known.
-func (f *freshConfig) register(env func(string, func(string) error)) {
-	f.freshWindows = defaultFresh
-	env("PROFILE_FRESH", func(v string) (err error) {
-		f.freshWindows, f.freshOff, err = parseFresh(v)
-		return err
-	})
-	env("PROFILE_STALE_MAX", func(v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("invalid duration %q (a positive duration, e.g. 12h)", v)
-		}
-		f.staleMax = d
-		return nil
-	})
+// vars are freshConfig's entries in the registry (config_vars.go).
+func (f *freshConfig) vars() []envVar {
+	return []envVar{
+		{Name: "PROFILE_FRESH", Group: groupProfile, Default: "basic=1h,interests=1h,orders=5m,invoices=30m,inquiries=5m",
+			parse: func(v string) (err error) {
+				f.freshWindows, f.freshOff, err = parseFresh(v)
+				return err
+			},
+			Doc: "per-section freshness window: an older section is still served at once and reloaded in the background, alone, once across instances; sections not named keep their default, `orders=off` leaves one alone, `off` turns it all off (reloads only at login, refresh, webhook or a miss)"},
+		{Name: "PROFILE_STALE_MAX", Group: groupProfile, Unset: "`PROFILE_TTL`", parse: setPositive(&f.staleMax, "12h"),
+			Doc: "a section older than this is reloaded before the read answers (a 503 if the CRM fails then), as a missing one is"},
+	}
 }
 
 // freshness is the profile.Freshness the Service gets: off, or the

@@ -42,38 +42,35 @@ type eventsConfig struct {
 	EventsWebhookMaxAge     time.Duration
 }
 
-func (x *eventsConfig) register(env func(name string, parse func(string) error)) {
-	x.Events = true
-	x.EventsMaxLen = redisrepo.DefaultEventsMaxLen
-	x.EventsWebhookTimeout = events.DefaultTimeout
-	x.EventsWebhookVisibility = events.DefaultVisibility
-	x.EventsWebhookMaxAge = events.DefaultMaxAge
-	positive := func(dst *time.Duration) func(string) error {
-		return func(v string) (err error) {
-			if *dst, err = time.ParseDuration(v); err != nil || *dst <= 0 {
-				return fmt.Errorf("invalid duration %q (a positive one, e.g. 30s)", v)
-			}
-			return nil
-		}
+// vars are eventsConfig's entries in the registry (config_vars.go).
+func (x *eventsConfig) vars() []envVar {
+	return []envVar{
+		{Name: "EVENTS", Group: groupEvents, Default: "true", parse: setBool(&x.Events),
+			Doc: "record every session created, revoked or timed out and every profile reload or invalidation in the Redis Stream `pc:events` ([events.md](events.md)); one `XADD` per event"},
+		{Name: "EVENTS_MAX_LEN", Group: groupEvents, Default: strconv.Itoa(redisrepo.DefaultEventsMaxLen),
+			parse: func(v string) (err error) {
+				if x.EventsMaxLen, err = strconv.ParseInt(v, 10, 64); err != nil || x.EventsMaxLen < 1 {
+					return fmt.Errorf("invalid length %q (a whole number >= 1)", v)
+				}
+				return nil
+			},
+			Doc: "the stream keeps about this many newest events (`XADD MAXLEN ~`)"},
+		{Name: "INSTANCE_ID", Group: groupEvents, Unset: "host name + random suffix, new at each start", parse: setString(&x.InstanceID),
+			Doc: "names the instance in events and as a webhook deliverer; must differ between instances"},
+		{Name: "EVENTS_WEBHOOK_URL", Group: groupEvents, Unset: "unset: no webhook", parse: setString(&x.EventsWebhookURL),
+			Doc: "POST every event to this URL, signed the [Standard Webhooks](https://www.standardwebhooks.com) way, at least once, retried with backoff ([events.md](events.md#webhook-delivery))"},
+		{Name: "EVENTS_WEBHOOK_SECRET", Group: groupEvents, Unset: "unset", parse: setString(&x.EventsWebhookSecret),
+			Doc: "the webhook's signing secret, required with `EVENTS_WEBHOOK_URL`: `whsec_` + base64 of 24–64 random bytes"},
+		{Name: "EVENTS_WEBHOOK_TIMEOUT", Group: groupEvents, Default: durationDefault(events.DefaultTimeout),
+			parse: setPositive(&x.EventsWebhookTimeout, "30s"),
+			Doc:   "bound on one delivery attempt"},
+		{Name: "EVENTS_WEBHOOK_VISIBILITY", Group: groupEvents, Default: durationDefault(events.DefaultVisibility),
+			parse: setPositive(&x.EventsWebhookVisibility, "30s"),
+			Doc:   "an event whose deliverer went silent (a killed instance) this long is delivered by another instance"},
+		{Name: "EVENTS_WEBHOOK_MAX_AGE", Group: groupEvents, Default: durationDefault(events.DefaultMaxAge),
+			parse: setPositive(&x.EventsWebhookMaxAge, "30s"),
+			Doc:   "an event still failing this long after it happened is given up (logged, counted)"},
 	}
-	env("EVENTS", func(v string) (err error) {
-		if x.Events, err = strconv.ParseBool(v); err != nil {
-			return fmt.Errorf("invalid boolean %q", v)
-		}
-		return nil
-	})
-	env("EVENTS_MAX_LEN", func(v string) (err error) {
-		if x.EventsMaxLen, err = strconv.ParseInt(v, 10, 64); err != nil || x.EventsMaxLen < 1 {
-			return fmt.Errorf("invalid length %q (a whole number >= 1)", v)
-		}
-		return nil
-	})
-	env("INSTANCE_ID", func(v string) error { x.InstanceID = v; return nil })
-	env("EVENTS_WEBHOOK_URL", func(v string) error { x.EventsWebhookURL = v; return nil })
-	env("EVENTS_WEBHOOK_SECRET", func(v string) error { x.EventsWebhookSecret = v; return nil })
-	env("EVENTS_WEBHOOK_TIMEOUT", positive(&x.EventsWebhookTimeout))
-	env("EVENTS_WEBHOOK_VISIBILITY", positive(&x.EventsWebhookVisibility))
-	env("EVENTS_WEBHOOK_MAX_AGE", positive(&x.EventsWebhookMaxAge))
 }
 
 func (x *eventsConfig) check() []error {

@@ -134,7 +134,7 @@ func TestE2EKeyRotation(t *testing.T) {
 	if h := call(c, before.url, http.MethodGet, "/api/me", newTok, ""); h.status != http.StatusUnauthorized {
 		t.Errorf("a new-key session on an instance without the new key: %v, want 401", h)
 	}
-	// Step 1 of a rolling rotation (README): instances that still sign with
+	// Step 1 of a rolling rotation (docs/guarantees.md): instances that still sign with
 	// the old key but already verify the new one accept both.
 	staged := startE2EOn(t, srv, map[string]string{"SESSION_SECRET": oldKey, "SESSION_SECRET_PREVIOUS": newKey})
 	for _, tok := range []string{oldTok, newTok} {

@@ -61,83 +61,60 @@ var latencyBuckets = prometheus.ExponentialBuckets(0.0005, 2, 16)
 func New() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		httpRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace,
-			Name:      "http_request_duration_seconds",
-			Help:      "HTTP requests by route template (unmatched for no route), method and status code.",
-			Buckets:   latencyBuckets,
-		}, []string{"route", "method", "code"}),
-		backendLoads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "backend_loads_total",
-			Help:      "Full profile loads from the backend (CRM), by result.",
-		}, []string{"result"}),
-		backendLoadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: namespace,
-			Name:      "backend_load_duration_seconds",
-			Help:      "Duration of full profile loads from the backend, saving included.",
-			Buckets:   prometheus.ExponentialBuckets(0.001, 2, 15),
-		}),
-		lockWaitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: namespace,
-			Name:      "reload_lock_wait_seconds",
-			Help:      "Time requests waited for a reload run by another request or instance.",
-			Buckets:   prometheus.ExponentialBuckets(0.001, 2, 15),
-		}),
-		tokenValidations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "token_validations_total",
-			Help:      "Session credential checks by outcome: ok, missing (anonymous), expired (JWT or session past its maximum age), revoked (session gone: logout, revoke or idle expiry), forged (bad signature or unknown key), invalid (malformed), error (session store down).",
-		}, []string{"outcome"}),
-		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "redis_errors_total",
-			Help:      "Failed Redis commands by kind: timeout, network, server (an error reply). Nil replies are not errors.",
-		}, []string{"kind"}),
-		redisCache: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "redis_client_cache_total",
-			Help:      "Reads through the client-side cache by result: hit (served locally) or miss (sent to Redis).",
-		}, []string{"result"}),
-		backendRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace,
-			Name:      "backend_http_request_duration_seconds",
-			Help:      "Attempts of HTTP requests to the CRM by endpoint and outcome (status code, timeout or error).",
-			Buckets:   latencyBuckets,
-		}, []string{"endpoint", "outcome"}),
-		backendRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "backend_http_retries_total",
-			Help:      "Retries of HTTP requests to the CRM by endpoint.",
-		}, []string{"endpoint"}),
-		sectionReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "section_reloads_total",
-			Help:      "Reloads of one profile section (PROFILE_FRESH) that took the section's lock, by section and outcome: ok, error (backend or Redis failed; retried after a backoff), superseded (something newer happened meanwhile: nothing written), fenced (every session ended meanwhile), skipped (another instance had reloaded it).",
-		}, []string{"section", "outcome"}),
-		staleSections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "stale_sections_total",
-			Help:      "Profile sections served past their freshness window (the Profile-Stale header), by section.",
-		}, []string{"section"}),
-		readWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
-			Name:      "read_waits_total",
-			Help:      "Profile reads that waited for the backend, by reason: miss (a part was not cached), stale_max (a section was older than PROFILE_STALE_MAX).",
-		}, []string{"reason"}),
-	}
-	m.reg.MustRegister(m.sectionReloads, m.staleSections, m.readWaits)
-	for _, r := range []string{"miss", "stale_max"} {
-		m.readWaits.WithLabelValues(r)
+		httpRequests: histogramVec("http_request_duration_seconds",
+			"HTTP requests by route template (unmatched for no route), method and status code.",
+			latencyBuckets, "route", "method", "code"),
+		backendLoads: counterVec("backend_loads_total",
+			"Full profile loads from the backend (CRM), by result.",
+			"result"),
+		backendLoadSeconds: histogram("backend_load_duration_seconds",
+			"Duration of full profile loads from the backend, saving included.",
+			prometheus.ExponentialBuckets(0.001, 2, 15)),
+		lockWaitSeconds: histogram("reload_lock_wait_seconds",
+			"Time requests waited for a reload run by another request or instance.",
+			prometheus.ExponentialBuckets(0.001, 2, 15)),
+		tokenValidations: counterVec("token_validations_total",
+			"Session credential checks by outcome: ok, missing (anonymous), expired (JWT or session past its maximum age), revoked (session gone: logout, revoke or idle expiry), forged (bad signature or unknown key), invalid (malformed), error (session store down).",
+			"outcome"),
+		redisErrors: counterVec("redis_errors_total",
+			"Failed Redis commands by kind: timeout, network, server (an error reply). Nil replies are not errors.",
+			"kind"),
+		redisCache: counterVec("redis_client_cache_total",
+			"Reads through the client-side cache by result: hit (served locally) or miss (sent to Redis).",
+			"result"),
+		backendRequests: histogramVec("backend_http_request_duration_seconds",
+			"Attempts of HTTP requests to the CRM by endpoint and outcome (status code, timeout or error).",
+			latencyBuckets, "endpoint", "outcome"),
+		backendRetries: counterVec("backend_http_retries_total",
+			"Retries of HTTP requests to the CRM by endpoint.",
+			"endpoint"),
+		sectionReloads: counterVec("section_reloads_total",
+			"Reloads of one profile section (PROFILE_FRESH) that took the section's lock, by section and outcome: ok, error (backend or Redis failed; retried after a backoff), superseded (something newer happened meanwhile: nothing written), fenced (every session ended meanwhile), skipped (another instance had reloaded it).",
+			"section", "outcome"),
+		staleSections: counterVec("stale_sections_total",
+			"Profile sections served past their freshness window (the Profile-Stale header), by section.",
+			"section"),
+		readWaits: counterVec("read_waits_total",
+			"Profile reads that waited for the backend, by reason: miss (a part was not cached), stale_max (a section was older than PROFILE_STALE_MAX).",
+			"reason"),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.backendLoads, m.backendLoadSeconds, m.lockWaitSeconds, m.tokenValidations,
 		m.redisErrors, m.redisCache, m.backendRequests, m.backendRetries,
+		m.sectionReloads, m.staleSections, m.readWaits,
 	)
-	// Export zeros before the first event, so that rate() and alerts work
-	// from the start.
+	m.resolve()
+	return m
+}
+
+// resolve exports zeros before the first event, so that rate() and alerts
+// work from the start, and resolves the labels the hot path uses.
+func (m *Metrics) resolve() {
+	for _, r := range []string{"miss", "stale_max"} {
+		m.readWaits.WithLabelValues(r)
+	}
 	for _, r := range []string{"ok", "error"} {
 		m.backendLoads.WithLabelValues(r)
 	}
@@ -149,7 +126,18 @@ func New() *Metrics {
 		m.redisErrors.WithLabelValues(k)
 	}
 	m.cacheHit, m.cacheMiss = m.redisCache.WithLabelValues("hit"), m.redisCache.WithLabelValues("miss")
-	return m
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+}
+
+func histogram(name, help string, buckets []float64) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets})
+}
+
+func histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}, labels)
 }
 
 // Registry is the registry, for tests and for adding collectors.
