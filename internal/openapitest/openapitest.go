@@ -70,8 +70,8 @@ var (
 
 // Report says how many responses this test binary validated.
 func Report() string {
-	return fmt.Sprintf("openapitest: %d responses validated against their operation, %d more checked as the error shape "+
-		"(undocumented method or path under a JSON prefix), %d requests the document rejects answered 4xx; %d page/asset responses skipped",
+	return fmt.Sprintf("openapitest: %d responses validated against their operation, %d more checked as the one error shape "+
+		"(undocumented method or path under /api/ or /internal/, or an error a fake injected), %d requests the document rejects answered 4xx; %d page/asset responses skipped",
 		validated.Load(), errorShape.Load(), rejected.Load(), skipped.Load())
 }
 
