@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/profilecache/profilecache/auth"
+	"github.com/profilecache/profilecache/internal/openapitest"
 	"github.com/profilecache/profilecache/internal/syncbuf"
 	"github.com/profilecache/profilecache/profile"
 	"github.com/profilecache/profilecache/web"
@@ -443,6 +444,7 @@ func fakeAuthenticate(next echo.HandlerFunc) echo.HandlerFunc {
 
 // testEnv is a web.Server on fakes.
 type testEnv struct {
+	tb        testing.TB
 	handler   http.Handler
 	server    *web.Server
 	profiles  *fakeProfiles
@@ -455,7 +457,7 @@ type testEnv struct {
 
 func newTestEnv(tb testing.TB, mods ...func(*web.Config)) *testEnv {
 	tb.Helper()
-	env := &testEnv{profiles: newFakeProfiles(), sessions: newFakeSessions(), data: newFakeData(), logs: &syncbuf.Buffer{},
+	env := &testEnv{tb: tb, profiles: newFakeProfiles(), sessions: newFakeSessions(), data: newFakeData(), logs: &syncbuf.Buffer{},
 		byAddress: newFakeLimiter(1 << 30), byAccount: newFakeLimiter(1 << 30)}
 	cfg := web.Config{
 		Profiles:       env.profiles,
@@ -482,13 +484,22 @@ func newTestEnv(tb testing.TB, mods ...func(*web.Config)) *testEnv {
 		tb.Fatalf("web.New: %v", err)
 	}
 	env.server = s
-	env.handler = s.Handler()
+	// Every exchange is held to docs/openapi.yaml; the fake authentication
+	// (X-Test-User) is no documented credential, so only their presence goes
+	// unchecked.
+	env.handler = openapitest.Handler(tb, s.Handler(), openapitest.Options{})
 	tb.Cleanup(func() {
 		if tb.Failed() {
 			tb.Logf("server log:\n%s", env.logs.String())
 		}
 	})
 	return env
+}
+
+// holdTo re-wraps the handler with other openapitest options, for tests
+// that inject errors or probe input the document rejects.
+func (e *testEnv) holdTo(opt openapitest.Options) {
+	e.handler = openapitest.Handler(e.tb, e.server.Handler(), opt)
 }
 
 // request describes one test request.

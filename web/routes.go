@@ -43,7 +43,8 @@ func (s *Server) Routes(e *echo.Echo) {
 	e.GET("/sessions", compose(s.handleSessionsPage, authn))
 	e.POST("/sessions/:id/revoke", compose(s.handleRevokeSession, authn))
 
-	// JSON API.
+	// JSON API, as docs/openapi.yaml describes it (TestEveryRouteIsDocumented).
+	e.GET(routeOpenAPI, s.handleOpenAPI)
 	e.POST(routeAPILogin, compose(s.handleAPILogin, limitLogin))
 	e.POST("/api/logout", compose(s.handleAPILogout, authn))
 	e.POST("/api/logout-all", compose(s.handleAPILogoutAll, authn))

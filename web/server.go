@@ -163,6 +163,7 @@ type Server struct {
 	styleURL     string
 	ids          *requestIDs
 	csrf         *csrfGuard
+	apiDoc       apiDocument
 }
 
 // New checks cfg, fills in defaults and parses every template once, so a
@@ -205,6 +206,7 @@ func New(cfg Config) (*Server, error) {
 		// The content hash busts browser caches when the stylesheet changes.
 		styleURL: "/static/style.css?v=" + hex.EncodeToString(sum[:4]),
 		ids:      newRequestIDs(),
+		apiDoc:   newAPIDocument(),
 	}
 	if s.csrf, err = newCSRFGuard(cfg); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/profilecache/profilecache/internal/openapitest"
 	"github.com/profilecache/profilecache/profile"
 	"github.com/profilecache/profilecache/web"
 )
@@ -122,6 +123,7 @@ func TestRoutes(t *testing.T) {
 		{
 			name:       "MetricsNotConfigured",
 			req:        request{path: "/metrics"},
+			setup:      func(env *testEnv) { env.holdTo(openapitest.Options{Unconfigured: true}) },
 			wantStatus: http.StatusNotFound,
 		},
 		{

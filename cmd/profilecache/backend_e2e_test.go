@@ -16,6 +16,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/profilecache/profilecache/internal/crmtest"
+	"github.com/profilecache/profilecache/internal/openapitest"
 	"github.com/profilecache/profilecache/internal/redistest"
 	"github.com/profilecache/profilecache/internal/syncbuf"
 	"github.com/profilecache/profilecache/profile"
@@ -43,7 +44,7 @@ func startWithLogger(t *testing.T, env map[string]string) *e2e {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Close)
-	hs := httptest.NewServer(a.Handler)
+	hs := httptest.NewServer(openapitest.Handler(t, a.Handler, openapitest.Options{Credentials: true}))
 	t.Cleanup(hs.Close)
 	t.Cleanup(func() {
 		if t.Failed() {

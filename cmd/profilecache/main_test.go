@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/profilecache/profilecache/internal/openapitest"
 	"github.com/profilecache/profilecache/internal/redistest"
 	"github.com/profilecache/profilecache/internal/syncbuf"
 	"github.com/profilecache/profilecache/profile"
@@ -70,7 +71,8 @@ func startE2EOn(t *testing.T, target redistest.Target, env map[string]string) *e
 	if want := `"mode":"` + string(target.Mode()) + `"`; !strings.Contains(logs.String(), want) {
 		t.Fatalf("the service's Redis client is not in %s mode; its log:\n%s", target.Mode(), logs)
 	}
-	hs := httptest.NewServer(a.Handler)
+	// Every exchange of the tests is held to docs/openapi.yaml.
+	hs := httptest.NewServer(openapitest.Handler(t, a.Handler, openapitest.Options{Credentials: true}))
 	t.Cleanup(hs.Close)
 	return &e2e{t: t, url: hs.URL, app: a, log: logs,
 		redis: target.Client(t, func(o *rueidis.ClientOption) { o.DisableCache = true })}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/profilecache/profilecache/internal/nginxtest"
+	"github.com/profilecache/profilecache/internal/openapitest"
 	"github.com/profilecache/profilecache/internal/redistest"
 )
 
@@ -121,7 +122,7 @@ func startService(t *testing.T, env map[string]string) (*recorder, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Close)
-	rec := &recorder{next: a.Handler}
+	rec := &recorder{next: openapitest.Handler(t, a.Handler, openapitest.Options{Credentials: true})}
 	hs := httptest.NewServer(rec)
 	t.Cleanup(hs.Close)
 	return rec, hs.URL
