@@ -299,45 +299,83 @@ func measureStalls(ctx context.Context, cfg config, p *procs, name, bin string, 
 	}
 	defer c.stop()
 	s := &server{name: srvOurs, url: "http://" + addr, child: c, auth: map[string][]string{}}
-	if err := waitHTTP(ctx, c, s.url+"/healthz"); err != nil {
+	aliceMeta, err := prepareStalls(ctx, s, rds)
+	if err != nil {
 		return r, err
 	}
+	r.nice, r.readerNice = stallPriorities(ctx, cfg, rds)
+	defer renice(rds.child.cmd.Process.Pid, 0)
+	defer reniceSelf(0)
+	if err := resetStallMonitors(ctx, rds); err != nil {
+		return r, err
+	}
+	if err := readDuringLogins(ctx, cfg, s, rds, aliceMeta, &r); err != nil {
+		return r, err
+	}
+	if err := c.failed(); err != nil {
+		return r, err
+	}
+	if err := collectStalls(ctx, rds, &r); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// stallRead is a page the readers read, and what its answer holds.
+type stallRead struct{ user, path, want string }
+
+// stallReads are alice's and bob's pages, which the readers go round.
+var stallReads = []stallRead{
+	{"alice", "/api/me", "Ångström"},
+	{"alice", "/api/me/orders?offset=0&limit=20", `"total":25`},
+	{"bob", "/api/me", `"email"`},
+	{"bob", "/api/me/orders?offset=0&limit=20", `"total":0`},
+}
+
+// prepareStalls waits for the server s, logs alice, bob and carol in,
+// checks the readers' pages, and returns the key of alice's meta.
+func prepareStalls(ctx context.Context, s *server, rds *privateRedis) (string, error) {
+	if err := waitHTTP(ctx, s.child, s.url+"/healthz"); err != nil {
+		return "", err
+	}
+	var err error
 	for _, u := range []string{"alice", "bob"} {
 		if s.auth[u], err = login(ctx, s, u); err != nil {
-			return r, err
+			return "", err
 		}
 	}
 	// A first login of carol loads the scripts and her profile: the ten
 	// measured ones each replace a generation, as a returning user does.
 	if _, err := login(ctx, s, "carol"); err != nil {
-		return r, err
+		return "", err
 	}
-	type read struct{ user, path, want string }
-	reads := []read{
-		{"alice", "/api/me", "Ångström"},
-		{"alice", "/api/me/orders?offset=0&limit=20", `"total":25`},
-		{"bob", "/api/me", `"email"`},
-		{"bob", "/api/me/orders?offset=0&limit=20", `"total":0`},
-	}
-	for _, rd := range reads {
+	for _, rd := range stallReads {
 		if err := check(ctx, s.url+rd.path, s.auth[rd.user], rd.want); err != nil {
-			return r, err
+			return "", err
 		}
 	}
 	aliceMeta := "pc:{u:" + profile.DemoUserID("alice@example.com").String() + "}:meta"
 	if n, err := rds.rdb.Exists(ctx, aliceMeta).Result(); err != nil || n != 1 {
-		return r, fmt.Errorf("alice's meta %s: exists %d, %v", aliceMeta, n, err)
+		return "", fmt.Errorf("alice's meta %s: exists %d, %v", aliceMeta, n, err)
 	}
+	return aliceMeta, nil
+}
 
-	r.nice = renice(rds.child.cmd.Process.Pid, stallRedisNice)
-	defer renice(rds.child.cmd.Process.Pid, 0)
+// stallPriorities raises redis-server's priority and the harness's own, as
+// far as it may, and says what each runs at; the caller sets them back.
+func stallPriorities(ctx context.Context, cfg config, rds *privateRedis) (redisNice, readerNice string) {
+	redisNice = renice(rds.child.cmd.Process.Pid, stallRedisNice)
 	if cfg.stallFIFO {
-		r.nice = fifo(ctx, rds.child.cmd.Process.Pid)
+		redisNice = fifo(ctx, rds.child.cmd.Process.Pid)
 	}
 	// The readers too: starved of CPU by carol's login (bcrypt, 10,000
 	// orders), they would measure their own wait for a CPU.
-	r.readerNice = reniceSelf(stallReaderNice)
-	defer reniceSelf(0)
+	return redisNice, reniceSelf(stallReaderNice)
+}
+
+// resetStallMonitors sets Redis's latency monitor and SLOWLOG for the
+// measurement and empties them.
+func resetStallMonitors(ctx context.Context, rds *privateRedis) error {
 	for _, args := range [][]any{
 		{"CONFIG", "SET", "latency-monitor-threshold", stallThresholdMS},
 		{"CONFIG", "SET", "slowlog-log-slower-than", slowlogMicros},
@@ -346,10 +384,16 @@ func measureStalls(ctx context.Context, cfg config, p *procs, name, bin string, 
 		{"SLOWLOG", "RESET"},
 	} {
 		if err := rds.rdb.Do(ctx, args...).Err(); err != nil {
-			return r, fmt.Errorf("%v: %w", args, err)
+			return fmt.Errorf("%v: %w", args, err)
 		}
 	}
+	return nil
+}
 
+// readDuringLogins logs carol in cfg.logins times while the readers run,
+// and records her logins and the readers' latencies, during the logins and
+// outside them, in r.
+func readDuringLogins(ctx context.Context, cfg config, s *server, rds *privateRedis, aliceMeta string, r *stallRun) error {
 	// Readers: cfg.stallReaders HTTP clients over alice's and bob's pages,
 	// and a few uncached reads of alice's meta straight from Redis, which
 	// show a stall even where profilecache's client-side cache hides it.
@@ -358,8 +402,7 @@ func measureStalls(ctx context.Context, cfg config, p *procs, name, bin string, 
 	tr := &http.Transport{MaxIdleConnsPerHost: cfg.stallReaders, MaxConnsPerHost: cfg.stallReaders}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var mu sync.Mutex
-	var all, probes latencies
+	var ss stallSamples
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	var every time.Duration // per reader; 0 back to back
@@ -367,89 +410,111 @@ func measureStalls(ctx context.Context, cfg config, p *procs, name, bin string, 
 		every = time.Second * time.Duration(cfg.stallReaders) / time.Duration(cfg.stallRate)
 	}
 	for i := range cfg.stallReaders {
-		wg.Go(func() {
-			var mine latencies
-			errs := 0
-			// Reader i starts at its own offset into the period.
-			p := pacer{start: t0.Add(every * time.Duration(i) / time.Duration(cfg.stallReaders)), every: every}
-			for k := i; rctx.Err() == nil; k++ {
-				rd := reads[k%len(reads)]
-				start := p.wait(rctx)
-				ok := get(rctx, hc, s.url+rd.path, s.auth[rd.user])
-				if rctx.Err() != nil {
-					break
-				}
-				if !ok {
-					errs++
-					continue
-				}
-				mine.add(start, time.Since(start))
-			}
-			mu.Lock()
-			all.starts, all.durs = append(all.starts, mine.starts...), append(all.durs, mine.durs...)
-			r.errors += errs
-			mu.Unlock()
-		})
+		// Reader i starts at its own offset into the period.
+		pc := pacer{start: t0.Add(every * time.Duration(i) / time.Duration(cfg.stallReaders)), every: every}
+		wg.Go(func() { ss.read(rctx, hc, s, pc, i) })
 	}
 	for i := range stallProbes {
-		wg.Go(func() {
-			var mine latencies
-			p := pacer{start: t0.Add(stallProbeEvery * time.Duration(i) / stallProbes), every: stallProbeEvery}
-			for rctx.Err() == nil {
-				start := p.wait(rctx)
-				if err := rds.rdb.HGet(rctx, aliceMeta, "gen").Err(); err != nil {
-					break
-				}
-				mine.add(start, time.Since(start))
-			}
-			mu.Lock()
-			probes.starts, probes.durs = append(probes.starts, mine.starts...), append(probes.durs, mine.durs...)
-			mu.Unlock()
-		})
+		pc := pacer{start: t0.Add(stallProbeEvery * time.Duration(i) / stallProbes), every: stallProbeEvery}
+		wg.Go(func() { ss.probe(rctx, rds, aliceMeta, pc) })
 	}
 	time.Sleep(stallSettle)
-	var intervals [][2]time.Time
-	var loginErr error
-	for range cfg.logins {
-		start := time.Now()
-		if _, loginErr = login(ctx, s, "carol"); loginErr != nil {
+	intervals, loginErr := carolLogins(ctx, cfg.logins, s, r)
+	time.Sleep(stallSettle)
+	stop()
+	wg.Wait()
+	r.errors += ss.errors
+	if loginErr != nil {
+		return loginErr
+	}
+	r.during, r.outside = ss.all.split(intervals)
+	r.probes, _ = ss.probes.split(intervals)
+	return nil
+}
+
+// stallSamples are the readers' and the probes' latencies, pooled.
+type stallSamples struct {
+	mu          sync.Mutex
+	all, probes latencies
+	errors      int // non-200 answers and failed requests
+}
+
+// read is reader i: it goes round stallReads, from the i-th on, at the
+// times pc plans, until ctx ends.
+func (ss *stallSamples) read(ctx context.Context, hc *http.Client, s *server, pc pacer, i int) {
+	var mine latencies
+	errs := 0
+	for k := i; ctx.Err() == nil; k++ {
+		rd := stallReads[k%len(stallReads)]
+		start := pc.wait(ctx)
+		ok := get(ctx, hc, s.url+rd.path, s.auth[rd.user])
+		if ctx.Err() != nil {
 			break
+		}
+		if !ok {
+			errs++
+			continue
+		}
+		mine.add(start, time.Since(start))
+	}
+	ss.mu.Lock()
+	ss.all.starts, ss.all.durs = append(ss.all.starts, mine.starts...), append(ss.all.durs, mine.durs...)
+	ss.errors += errs
+	ss.mu.Unlock()
+}
+
+// probe reads alice's meta straight from Redis at the times pc plans,
+// until ctx ends.
+func (ss *stallSamples) probe(ctx context.Context, rds *privateRedis, aliceMeta string, pc pacer) {
+	var mine latencies
+	for ctx.Err() == nil {
+		start := pc.wait(ctx)
+		if err := rds.rdb.HGet(ctx, aliceMeta, "gen").Err(); err != nil {
+			break
+		}
+		mine.add(start, time.Since(start))
+	}
+	ss.mu.Lock()
+	ss.probes.starts, ss.probes.durs = append(ss.probes.starts, mine.starts...), append(ss.probes.durs, mine.durs...)
+	ss.mu.Unlock()
+}
+
+// carolLogins logs carol in n times, one after the other, records each
+// login's time in r.logins and returns when each ran.
+func carolLogins(ctx context.Context, n int, s *server, r *stallRun) ([][2]time.Time, error) {
+	var intervals [][2]time.Time
+	for range n {
+		start := time.Now()
+		if _, err := login(ctx, s, "carol"); err != nil {
+			return intervals, err
 		}
 		end := time.Now()
 		intervals = append(intervals, [2]time.Time{start, end})
 		r.logins = append(r.logins, end.Sub(start))
 	}
-	time.Sleep(stallSettle)
-	stop()
-	wg.Wait()
-	if loginErr != nil {
-		return r, loginErr
-	}
-	if err := c.failed(); err != nil {
-		return r, err
-	}
-	r.during, r.outside = all.split(intervals)
-	r.probes, _ = probes.split(intervals)
+	return intervals, nil
+}
 
+// collectStalls reads what Redis saw into r (latency monitor, SLOWLOG,
+// slowest first) and turns the latency monitor off.
+func collectStalls(ctx context.Context, rds *privateRedis, r *stallRun) error {
+	var err error
 	if r.events, err = latencyLatest(ctx, rds.rdb); err != nil {
-		return r, err
+		return err
 	}
 	if r.history, err = latencyHistory(ctx, rds.rdb); err != nil {
-		return r, err
+		return err
 	}
 	logs, err := rds.rdb.SlowLogGet(ctx, 10000).Result()
 	if err != nil {
-		return r, fmt.Errorf("SLOWLOG GET: %w", err)
+		return fmt.Errorf("SLOWLOG GET: %w", err)
 	}
 	for _, l := range logs {
 		r.slowest = append(r.slowest, slowEntry{dur: l.Duration, args: l.Args})
 	}
 	slices.SortStableFunc(r.slowest, func(a, b slowEntry) int { return cmp.Compare(b.dur, a.dur) })
 	r.slowlog = len(r.slowest)
-	if err := rds.rdb.Do(ctx, "CONFIG", "SET", "latency-monitor-threshold", 0).Err(); err != nil {
-		return r, err
-	}
-	return r, nil
+	return rds.rdb.Do(ctx, "CONFIG", "SET", "latency-monitor-threshold", 0).Err()
 }
 
 // pacer plans requests at fixed times: start, start+every, ... With every
@@ -575,6 +640,21 @@ func describeSlow(e slowEntry) string {
 
 // printStalls prints one column per tree.
 func printStalls(w io.Writer, cfg config, runs []stallRun) {
+	printStallsHeader(w, cfg, runs)
+	t := stallTable{w: w, runs: runs}
+	t.redisRows()
+	t.readRows()
+	t.row("failed reads", func(r stallRun) string { return fmt.Sprint(r.errors) }, nil, "0", func(r stallRun) bool { return r.errors == 0 })
+	for _, r := range runs {
+		if r.root != "" {
+			fmt.Fprintf(w, "\n%s: %s", r.name, r.root)
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// printStallsHeader prints what was measured, how, and the table's head.
+func printStallsHeader(w io.Writer, cfg config, runs []stallRun) {
 	rate := "each as fast as it can"
 	if cfg.stallRate > 0 {
 		rate = fmt.Sprintf("%d reads/s in all, at planned times", cfg.stallRate)
@@ -599,51 +679,55 @@ func printStalls(w io.Writer, cfg config, runs []stallRun) {
 	}
 	fmt.Fprintln(w, head+" target | result |")
 	fmt.Fprintln(w, sep+"---|---|")
-	row := func(label string, cell func(stallRun) string, ratio func(stallRun) time.Duration, target string, ok func(stallRun) bool) {
-		line := "| " + label + " |"
-		for _, r := range runs {
-			line += " " + cell(r) + " |"
-		}
-		if len(runs) == 2 {
-			x := ""
-			if ratio != nil && ratio(runs[1]) > 0 {
-				x = fmt.Sprintf("%.1f", float64(ratio(runs[0]))/float64(ratio(runs[1])))
-			}
-			line += " " + x + " |"
-		}
-		res := ""
-		if ok != nil {
-			res = verdict{ok: ok(runs[len(runs)-1]), got: cell(runs[len(runs)-1])}.result()
-		}
-		fmt.Fprintln(w, line+" "+target+" | "+res+" |")
+}
+
+// stallTable prints the rows of the stalls table, one column per run.
+type stallTable struct {
+	w    io.Writer
+	runs []stallRun
+}
+
+// row prints one measure: cell is a run's column; with two runs, ratio
+// gives the before / after column (nil: none); ok, if not nil, judges the
+// last run against target.
+func (t stallTable) row(label string, cell func(stallRun) string, ratio func(stallRun) time.Duration, target string, ok func(stallRun) bool) {
+	runs := t.runs
+	line := "| " + label + " |"
+	for _, r := range runs {
+		line += " " + cell(r) + " |"
 	}
-	longest := func(r stallRun) time.Duration { d, _ := r.longest(); return d }
-	perRound := func(r stallRun, by func(roundMax) time.Duration) string {
-		if len(r.rounds) < 2 {
-			return ""
+	if len(runs) == 2 {
+		x := ""
+		if ratio != nil && ratio(runs[1]) > 0 {
+			x = fmt.Sprintf("%.1f", float64(ratio(runs[0]))/float64(ratio(runs[1])))
 		}
-		var ds []string
-		for _, x := range r.rounds {
-			ds = append(ds, fmtMS(by(x)))
-		}
-		return "; rounds: " + strings.Join(ds, ", ")
+		line += " " + x + " |"
 	}
-	row("longest stall, Redis latency monitor (LATENCY LATEST but fast-command, ms resolution; median of the rounds)", func(r stallRun) string {
+	res := ""
+	if ok != nil {
+		res = verdict{ok: ok(runs[len(runs)-1]), got: cell(runs[len(runs)-1])}.result()
+	}
+	fmt.Fprintln(t.w, line+" "+target+" | "+res+" |")
+}
+
+// redisRows are what Redis saw: stalls, noise, SLOWLOG.
+func (t stallTable) redisRows() {
+	t.row("longest stall, Redis latency monitor (LATENCY LATEST but fast-command, ms resolution; median of the rounds)", func(r stallRun) string {
 		d, ev := r.longest()
-		rounds := perRound(r, func(x roundMax) time.Duration { return x.longest })
+		rounds := roundsMS(r, func(x roundMax) time.Duration { return x.longest })
 		if d == 0 {
 			return fmt.Sprintf("none ≥ %d ms%s", stallThresholdMS, rounds)
 		}
 		return fmt.Sprintf("%s (%s%s)", fmtDur(d), ev, rounds)
-	}, longest, fmt.Sprintf("< %d ms", stallTargetMS), func(r stallRun) bool { return longest(r) < stallTargetMS*time.Millisecond })
-	row("the machine's noise: longest fast-command event (O(1) commands; LATENCY LATEST; median of the rounds)", func(r stallRun) string {
-		return fmtDur(r.noise()) + perRound(r, func(x roundMax) time.Duration { return x.fast })
+	}, longestStall, fmt.Sprintf("< %d ms", stallTargetMS), func(r stallRun) bool { return longestStall(r) < stallTargetMS*time.Millisecond })
+	t.row("the machine's noise: longest fast-command event (O(1) commands; LATENCY LATEST; median of the rounds)", func(r stallRun) string {
+		return fmtDur(r.noise()) + roundsMS(r, func(x roundMax) time.Duration { return x.fast })
 	}, nil, "", nil)
-	row("seconds with a command stall ≥ 1 ms (LATENCY HISTORY command; all rounds)", func(r stallRun) string {
+	t.row("seconds with a command stall ≥ 1 ms (LATENCY HISTORY command; all rounds)", func(r stallRun) string {
 		return fmt.Sprint(len(r.history))
 	}, nil, "", nil)
-	row(fmt.Sprintf("slowest SLOWLOG entry (median of the rounds; entries ≥ %d µs in all)", slowlogMicros), func(r stallRun) string {
-		rounds := perRound(r, func(x roundMax) time.Duration { return x.slowest })
+	t.row(fmt.Sprintf("slowest SLOWLOG entry (median of the rounds; entries ≥ %d µs in all)", slowlogMicros), func(r stallRun) string {
+		rounds := roundsMS(r, func(x roundMax) time.Duration { return x.slowest })
 		d := slowestDur(r)
 		i := slices.IndexFunc(r.slowest, func(e slowEntry) bool { return e.dur <= d })
 		if d == 0 || i < 0 {
@@ -651,7 +735,12 @@ func printStalls(w io.Writer, cfg config, runs []stallRun) {
 		}
 		return fmt.Sprintf("%s (%d in all%s)", describeSlow(r.slowest[i]), r.slowlog, rounds)
 	}, slowestDur, "", nil)
-	row("carol's login under this load, median", func(r stallRun) string { return fmtDur(median(r.logins)) },
+}
+
+// readRows are what the harness saw: carol's logins and the other users'
+// reads.
+func (t stallTable) readRows() {
+	t.row("carol's login under this load, median", func(r stallRun) string { return fmtDur(median(r.logins)) },
 		func(r stallRun) time.Duration { return median(r.logins) }, "", nil)
 	q := func(l func(stallRun) latencies, p float64) func(stallRun) time.Duration {
 		return func(r stallRun) time.Duration { return l(r).quantile(p) }
@@ -667,18 +756,26 @@ func printStalls(w io.Writer, cfg config, runs []stallRun) {
 		{"... the same, outside the logins", outside},
 		{"uncached HGET of alice's meta during carol's logins", probes},
 	} {
-		row(l.label+": p50 / p99 / max (count)", func(r stallRun) string {
+		t.row(l.label+": p50 / p99 / max (count)", func(r stallRun) string {
 			x := l.get(r)
 			return fmt.Sprintf("%s / %s / %s (%s)", fmtDur(x.quantile(0.5)), fmtDur(x.quantile(0.99)), fmtDur(x.quantile(1)), fmtInt(int64(len(x.durs))))
 		}, q(l.get, 0.99), "", nil)
 	}
-	row("failed reads", func(r stallRun) string { return fmt.Sprint(r.errors) }, nil, "0", func(r stallRun) bool { return r.errors == 0 })
-	for _, r := range runs {
-		if r.root != "" {
-			fmt.Fprintf(w, "\n%s: %s", r.name, r.root)
-		}
+}
+
+// longestStall is r's longest stall, without its event.
+func longestStall(r stallRun) time.Duration { d, _ := r.longest(); return d }
+
+// roundsMS lists each round's by, in ms, when r pooled several rounds.
+func roundsMS(r stallRun, by func(roundMax) time.Duration) string {
+	if len(r.rounds) < 2 {
+		return ""
 	}
-	fmt.Fprintln(w)
+	var ds []string
+	for _, x := range r.rounds {
+		ds = append(ds, fmtMS(by(x)))
+	}
+	return "; rounds: " + strings.Join(ds, ", ")
 }
 
 // fmtMS is d in whole milliseconds, or "<1" below one.
