@@ -10,7 +10,6 @@ import (
 // (issue 17), at that length: they may shrink, not grow, and no other
 // function may pass 60 lines. Split one and delete its line here.
 var longFuncs = map[string]int{
-	"run":              124,
 	"measureInstances": 80,
 	"serveBlob":        76,
 	"runInstances":     74,

@@ -168,6 +168,9 @@ type loginResult struct {
 	usedMemory1 int64
 }
 
+// run is the harness: it builds the tree, starts Redis and the servers,
+// measures logins, memory and throughput at saturation, then the other
+// parts.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
@@ -196,24 +199,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	say("building ./cmd/profilecache")
 	ours := filepath.Join(dir, "profilecache")
-	build := exec.CommandContext(ctx, cmp.Or(os.Getenv("GO"), "go"), "build", "-o", ours, "./cmd/profilecache")
-	build.Dir = cfg.root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/profilecache in %s: %w\n%s", cfg.root, err, out)
+	if err := buildProfilecache(ctx, cfg.root, ours); err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-
-	redisAddr := cfg.redisAddr
-	if redisAddr == "" {
-		if redisAddr, err = freeAddr(); err != nil {
-			return err
-		}
-	}
-	say("starting redis-server on %s", redisAddr)
-	rds, err := startRedis(ctx, p, redisAddr)
+	rds, err := startHarnessRedis(ctx, p, cfg.redisAddr, say)
 	if err != nil {
 		return err
 	}
@@ -225,17 +218,48 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runFresh(ctx, cfg, p, ours, rds, stdout, say)
 	}
 
-	servers, err := startServers(ctx, p, cfg, self, ours, redisAddr)
+	servers, err := startServers(ctx, p, cfg, self, ours, rds.addr)
 	if err != nil {
 		return err
 	}
+	if cfg.parts.runs("saturation") {
+		if err := runSaturation(ctx, cfg, rds, servers, res, say); err != nil {
+			return err
+		}
+		printTable(stdout, res)
+	}
+	return runParts(ctx, cfg, p, rds, servers, ours, stdout, say)
+}
+
+// buildProfilecache builds ./cmd/profilecache of the tree at root into bin.
+func buildProfilecache(ctx context.Context, root, bin string) error {
+	build := exec.CommandContext(ctx, cmp.Or(os.Getenv("GO"), "go"), "build", "-o", bin, "./cmd/profilecache")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/profilecache in %s: %w\n%s", root, err, out)
+	}
+	return nil
+}
+
+// startHarnessRedis starts the harness's redis-server on addr, or on a free
+// address if addr is empty.
+func startHarnessRedis(ctx context.Context, p *procs, addr string, say func(string, ...any)) (*privateRedis, error) {
+	if addr == "" {
+		var err error
+		if addr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	say("starting redis-server on %s", addr)
+	return startRedis(ctx, p, addr)
+}
+
+// runSaturation measures logins and memory, then every case's throughput
+// at saturation on every server, into res.
+func runSaturation(ctx context.Context, cfg config, rds *privateRedis, servers []*server, res *results, say func(string, ...any)) error {
 	for _, s := range servers {
 		res.servers = append(res.servers, s.name)
 	}
-	if !cfg.parts.runs("saturation") {
-		return runParts(ctx, cfg, p, rds, servers, ours, stdout, say)
-	}
-
 	// Memory and login time, one server at a time on an empty Redis.
 	for _, s := range servers {
 		if s.name != srvBlob && s.name != srvOurs {
@@ -251,19 +275,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := rds.flushAll(ctx); err != nil {
 		return err
 	}
-	if res.trips, err = loginTrips(ctx, redisAddr); err != nil {
+	var err error
+	if res.trips, err = loginTrips(ctx, rds.addr); err != nil {
 		return fmt.Errorf("count login round trips: %w", err)
 	}
+	rounds, err := measureThroughput(ctx, cfg, rds, servers, say)
+	if err != nil {
+		return err
+	}
+	res.rounds, res.runs = rounds, aggregateAll(rounds)
+	res.elapsed = time.Since(res.started)
+	res.load[1] = loadAvg()
+	return nil
+}
 
+// measureThroughput runs every case on every server, cfg.rounds times,
+// on fresh sessions, and returns the runs by [case][server][round].
+func measureThroughput(ctx context.Context, cfg config, rds *privateRedis, servers []*server, say func(string, ...any)) ([][][]runResult, error) {
 	// Throughput: fresh sessions, then every case on every server in turn,
 	// so that machine noise spreads over all servers alike, in rounds whose
 	// order alternates, so that a drift of the machine's speed does too.
 	if err := rds.flushAll(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range servers {
 		if err := logInAll(ctx, s); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
 	total := cfg.rounds * len(cases) * len(servers)
@@ -278,7 +315,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			bc, s := cases[sl.c], servers[sl.s]
 			r, err := measureCase(ctx, cfg, rds, s, bc)
 			if err != nil {
-				return fmt.Errorf("round %d, %s, %s: %w", round+1, bc.name, s.name, err)
+				return nil, fmt.Errorf("round %d, %s, %s: %w", round+1, bc.name, s.name, err)
 			}
 			say("round %d/%d  %-36s %-13s %9.0f req/s  p50 %-9v p99 %-9v %.2f redis cmds/req  CPU/req %v + %v redis + %v wrk",
 				round+1, cfg.rounds, bc.name, s.name,
@@ -286,11 +323,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			rounds[sl.c][sl.s] = append(rounds[sl.c][sl.s], r)
 		}
 	}
-	res.rounds, res.runs = rounds, aggregateAll(rounds)
-	res.elapsed = time.Since(res.started)
-	res.load[1] = loadAvg()
-	printTable(stdout, res)
-	return runParts(ctx, cfg, p, rds, servers, ours, stdout, say)
+	return rounds, nil
 }
 
 func startServers(ctx context.Context, p *procs, cfg config, self, ours, redisAddr string) ([]*server, error) {

@@ -243,10 +243,8 @@ func runStalls(ctx context.Context, cfg config, p *procs, ours string, rds *priv
 	if cfg.stallsBaseline != "" {
 		bin := filepath.Join(p.dir, "profilecache-baseline")
 		say("building ./cmd/profilecache in %s", cfg.stallsBaseline)
-		build := exec.CommandContext(ctx, cmp.Or(os.Getenv("GO"), "go"), "build", "-o", bin, "./cmd/profilecache")
-		build.Dir = cfg.stallsBaseline
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/profilecache in %s: %w\n%s", cfg.stallsBaseline, err, out)
+		if err := buildProfilecache(ctx, cfg.stallsBaseline, bin); err != nil {
+			return err
 		}
 		trees = []tree{{"before", cfg.stallsBaseline, bin}, trees[0]}
 	}
