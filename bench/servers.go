@@ -94,67 +94,90 @@ func serveBlob(ctx context.Context, args []string) error {
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis %s: %w", *redisAddr, err)
 	}
+	b := blobServer{sm: newBlobSessions(rdb, *idle), backend: profile.NewMockBackend(0)}
+
+	e := newEcho()
+	e.Use(echo.WrapMiddleware(b.sm.LoadAndSave))
+	e.POST("/api/login", b.login)
+	e.GET("/api/me", b.me)
+	e.GET("/api/me/orders", b.orders)
+	return serve(ctx, e, *addr)
+}
+
+// newBlobSessions is scs on rdb, with profilecache's session lifetime and
+// cookie name.
+func newBlobSessions(rdb *redis.Client, idle time.Duration) *scs.SessionManager {
 	sm := scs.New()
 	sm.Store = goredisstore.New(rdb)
 	sm.Lifetime = 12 * time.Hour // SESSION_MAX_AGE
-	sm.IdleTimeout = *idle
+	sm.IdleTimeout = idle
 	sm.Cookie.Name = "session"
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		log.Printf("scs: %v", err)
 		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
 	}
-	backend := profile.NewMockBackend(0)
+	return sm
+}
 
-	e := newEcho()
-	e.Use(echo.WrapMiddleware(sm.LoadAndSave))
-	e.POST("/api/login", func(c echo.Context) error {
-		var req struct {
-			Email    string `json:"email"`
-			Password string `json:"password"`
-		}
-		if err := c.Bind(&req); err != nil {
-			return err
-		}
-		ctx := c.Request().Context()
-		id, err := backend.Authenticate(ctx, req.Email, req.Password)
-		if errors.Is(err, profile.ErrInvalidCredentials) {
-			return echo.NewHTTPError(http.StatusUnauthorized, "invalid email or password")
-		}
-		if err != nil {
-			return err
-		}
-		p, err := profile.Fetch(ctx, backend, id)
-		if err != nil {
-			return err
-		}
-		if err := sm.RenewToken(ctx); err != nil { // no fixation
-			return err
-		}
-		sm.Put(ctx, blobKey, *p)
-		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
-	session := func(c echo.Context) (profile.Profile, error) {
-		p, ok := sm.Get(c.Request().Context(), blobKey).(profile.Profile)
-		if !ok {
-			return p, echo.NewHTTPError(http.StatusUnauthorized, "authentication required")
-		}
-		return p, nil
+// blobServer is serveBlob's handlers.
+type blobServer struct {
+	sm      *scs.SessionManager
+	backend *profile.MockBackend
+}
+
+// login checks the password and puts the whole profile into a new session.
+func (b blobServer) login(c echo.Context) error {
+	var req struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
 	}
-	e.GET("/api/me", func(c echo.Context) error {
-		p, err := session(c)
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, toBasicJSON(p.Basic))
-	})
-	e.GET("/api/me/orders", func(c echo.Context) error {
-		p, err := session(c)
-		if err != nil {
-			return err
-		}
-		return ordersPage(c, p.Orders)
-	})
-	return serve(ctx, e, *addr)
+	if err := c.Bind(&req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	id, err := b.backend.Authenticate(ctx, req.Email, req.Password)
+	if errors.Is(err, profile.ErrInvalidCredentials) {
+		return echo.NewHTTPError(http.StatusUnauthorized, "invalid email or password")
+	}
+	if err != nil {
+		return err
+	}
+	p, err := profile.Fetch(ctx, b.backend, id)
+	if err != nil {
+		return err
+	}
+	if err := b.sm.RenewToken(ctx); err != nil { // no fixation
+		return err
+	}
+	b.sm.Put(ctx, blobKey, *p)
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// session is the profile in c's session; 401 without one.
+func (b blobServer) session(c echo.Context) (profile.Profile, error) {
+	p, ok := b.sm.Get(c.Request().Context(), blobKey).(profile.Profile)
+	if !ok {
+		return p, echo.NewHTTPError(http.StatusUnauthorized, "authentication required")
+	}
+	return p, nil
+}
+
+// me answers GET /api/me from the session.
+func (b blobServer) me(c echo.Context) error {
+	p, err := b.session(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toBasicJSON(p.Basic))
+}
+
+// orders answers GET /api/me/orders from the session.
+func (b blobServer) orders(c echo.Context) error {
+	p, err := b.session(c)
+	if err != nil {
+		return err
+	}
+	return ordersPage(c, p.Orders)
 }
 
 // newEcho is echo with JSON errors and a health check, and nothing else.
