@@ -150,9 +150,43 @@ func (s redisSnap) sub(o redisSnap) redisSnap {
 	}
 }
 
+// runInstances starts two profilecache instances on the harness's Redis,
+// measures one against two at saturation, then what a refresh and Redis's
+// tracking table cost.
 func runInstances(ctx context.Context, cfg config, p *procs, rds *privateRedis, ours string, say func(string, ...any)) (*instResults, error) {
 	ir := &instResults{cfg: cfg, started: time.Now()}
 	ir.load[0] = loadAvg()
+	inst, err := startInstances(ctx, cfg, p, rds, ours)
+	if err != nil {
+		return nil, err
+	}
+	total := 2 * cfg.rounds
+	say("instances: %d runs of %v (+%v warm-up), one instance against two, %s; then refreshes", total, cfg.load.duration, cfg.warmup, instCase.name)
+	if err := instanceRounds(ctx, cfg, rds, inst, ir, say); err != nil {
+		return nil, err
+	}
+	for _, n := range []int{1, 2} {
+		w, err := measureWrites(ctx, rds, inst[:n], "alice", 20)
+		if err != nil {
+			return nil, fmt.Errorf("instances, refreshes with %d instance(s): %w", n, err)
+		}
+		say("refresh with %d instance(s) caching: %.0f redis cmds, %v redis CPU, %.1f invalidations, %.0f bytes out; reads after: %.1f cmds, %v",
+			n, w.cmds, w.cpu, w.dropped, w.outBytes, w.rereadCmds, w.rereadCPU)
+		ir.writes = append(ir.writes, w)
+	}
+	tc, err := measureTracking(ctx, rds, profile.DemoUserID("carol@example.com").String(), 5000)
+	if err != nil {
+		return nil, fmt.Errorf("instances, tracking table: %w", err)
+	}
+	ir.tracking = tc
+	ir.elapsed = time.Since(ir.started)
+	ir.load[1] = loadAvg()
+	return ir, nil
+}
+
+// startInstances starts two profilecache instances from ours and logs
+// alice and carol in on both.
+func startInstances(ctx context.Context, cfg config, p *procs, rds *privateRedis, ours string) ([]*server, error) {
 	var inst []*server
 	for i := 1; i <= 2; i++ {
 		addr, err := freeAddr()
@@ -184,9 +218,12 @@ func runInstances(ctx context.Context, cfg config, p *procs, rds *privateRedis, 
 			s.auth[u] = h
 		}
 	}
+	return inst, nil
+}
 
-	total := 2 * cfg.rounds
-	say("instances: %d runs of %v (+%v warm-up), one instance against two, %s; then refreshes", total, cfg.load.duration, cfg.warmup, instCase.name)
+// instanceRounds measures one instance against two at saturation,
+// cfg.rounds times in alternating order, into ir.
+func instanceRounds(ctx context.Context, cfg config, rds *privateRedis, inst []*server, ir *instResults, say func(string, ...any)) error {
 	for round := range cfg.rounds {
 		order := []int{1, 2}
 		if round%2 == 1 {
@@ -195,7 +232,7 @@ func runInstances(ctx context.Context, cfg config, p *procs, rds *privateRedis, 
 		for _, n := range order {
 			r, err := measureInstances(ctx, cfg, rds, inst[:n], instCase)
 			if err != nil {
-				return nil, fmt.Errorf("instances, round %d, %d instance(s): %w", round+1, n, err)
+				return fmt.Errorf("instances, round %d, %d instance(s): %w", round+1, n, err)
 			}
 			say("instances %d/%d  %d instance(s) %9.0f req/s  p99 %-9v %.3f redis cmds/req  CPU/req %v instances + %v redis  tracking %d keys, %d items",
 				round+1, cfg.rounds, n, r.reqPerSec, r.p99.Round(time.Microsecond), r.cmdsPerReq, r.srvCPU, r.redisCPU, r.trackKeys, r.trackItems)
@@ -206,23 +243,7 @@ func runInstances(ctx context.Context, cfg config, p *procs, rds *privateRedis, 
 			}
 		}
 	}
-	for _, n := range []int{1, 2} {
-		w, err := measureWrites(ctx, rds, inst[:n], "alice", 20)
-		if err != nil {
-			return nil, fmt.Errorf("instances, refreshes with %d instance(s): %w", n, err)
-		}
-		say("refresh with %d instance(s) caching: %.0f redis cmds, %v redis CPU, %.1f invalidations, %.0f bytes out; reads after: %.1f cmds, %v",
-			n, w.cmds, w.cpu, w.dropped, w.outBytes, w.rereadCmds, w.rereadCPU)
-		ir.writes = append(ir.writes, w)
-	}
-	tc, err := measureTracking(ctx, rds, profile.DemoUserID("carol@example.com").String(), 5000)
-	if err != nil {
-		return nil, fmt.Errorf("instances, tracking table: %w", err)
-	}
-	ir.tracking = tc
-	ir.elapsed = time.Since(ir.started)
-	ir.load[1] = loadAvg()
-	return ir, nil
+	return nil
 }
 
 // measureInstances drives bc on every instance of inst at once, splitting
@@ -235,33 +256,12 @@ func measureInstances(ctx context.Context, cfg config, rds *privateRedis, inst [
 			return instRun{}, err
 		}
 	}
-	wrkAll := func(l load) ([]wrkResult, error) {
-		out := make([]wrkResult, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i, s := range inst {
-			wg.Go(func() { out[i], errs[i] = runWrk(ctx, l, s.url+bc.path, s.auth[bc.user]) })
-		}
-		wg.Wait()
-		return out, cmp.Or(errs...)
-	}
 	if cfg.warmup >= time.Second {
 		wl := l
 		wl.duration = cfg.warmup
-		if _, err := wrkAll(wl); err != nil {
+		if _, err := wrkAll(ctx, inst, bc, wl); err != nil {
 			return instRun{}, err
 		}
-	}
-	cpuAll := func() (time.Duration, error) {
-		var sum time.Duration
-		for _, s := range inst {
-			d, err := s.child.cpuTime()
-			if err != nil {
-				return 0, err
-			}
-			sum += d
-		}
-		return sum, nil
 	}
 	for _, s := range inst {
 		s.child.truncateLog()
@@ -270,15 +270,15 @@ func measureInstances(ctx context.Context, cfg config, rds *privateRedis, inst [
 	if err != nil {
 		return instRun{}, err
 	}
-	c0, err := cpuAll()
+	c0, err := instancesCPU(inst)
 	if err != nil {
 		return instRun{}, err
 	}
-	ws, err := wrkAll(l)
+	ws, err := wrkAll(ctx, inst, bc, l)
 	if err != nil {
 		return instRun{}, err
 	}
-	c1, err := cpuAll()
+	c1, err := instancesCPU(inst)
 	if err != nil {
 		return instRun{}, err
 	}
@@ -292,6 +292,37 @@ func measureInstances(ctx context.Context, cfg config, rds *privateRedis, inst [
 		}
 		s.child.truncateLog()
 	}
+	return sumInstRun(n, ws, r0, r1, c1-c0), nil
+}
+
+// wrkAll runs wrk with l on every instance of inst at once.
+func wrkAll(ctx context.Context, inst []*server, bc benchCase, l load) ([]wrkResult, error) {
+	out := make([]wrkResult, len(inst))
+	errs := make([]error, len(inst))
+	var wg sync.WaitGroup
+	for i, s := range inst {
+		wg.Go(func() { out[i], errs[i] = runWrk(ctx, l, s.url+bc.path, s.auth[bc.user]) })
+	}
+	wg.Wait()
+	return out, cmp.Or(errs...)
+}
+
+// instancesCPU is the CPU time every instance of inst has used, summed.
+func instancesCPU(inst []*server) (time.Duration, error) {
+	var sum time.Duration
+	for _, s := range inst {
+		d, err := s.child.cpuTime()
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+	}
+	return sum, nil
+}
+
+// sumInstRun sums the wrk runs ws on n instances, with Redis's INFO before
+// (r0) and after (r1) and the instances' CPU time meanwhile (cpu).
+func sumInstRun(n int, ws []wrkResult, r0, r1 redisSnap, cpu time.Duration) instRun {
 	run := instRun{n: n, trackKeys: r1.trackKeys, trackItems: r1.trackItems}
 	for _, w := range ws {
 		run.requests += w.requests
@@ -303,9 +334,9 @@ func measureInstances(ctx context.Context, cfg config, rds *privateRedis, inst [
 		d := r1.sub(r0)
 		run.cmdsPerReq = float64(d.commands-1) / float64(run.requests) // minus the first INFO
 		run.redisCPU = d.cpu / time.Duration(run.requests)
-		run.srvCPU = (c1 - c0) / time.Duration(run.requests)
+		run.srvCPU = cpu / time.Duration(run.requests)
 	}
-	return run, nil
+	return run
 }
 
 // measureWrites refreshes user's profile writes+1 times through the first
@@ -315,39 +346,13 @@ func measureInstances(ctx context.Context, cfg config, rds *privateRedis, inst [
 // not counted: it also drops keys that the harness's other servers cached.
 func measureWrites(ctx context.Context, rds *privateRedis, inst []*server, user string, writes int) (writeRun, error) {
 	w := writeRun{n: len(inst), writes: writes}
-	// What two INFO calls in a row cost, to take off every measured pair.
-	var over redisSnap
-	for i := range 5 {
-		a, err := rds.snap(ctx)
-		if err != nil {
-			return w, err
-		}
-		b, err := rds.snap(ctx)
-		if err != nil {
-			return w, err
-		}
-		d := b.sub(a)
-		if i == 0 || d.cpu < over.cpu {
-			over.cpu = d.cpu
-		}
-		if i == 0 || d.netOut < over.netOut {
-			over.netOut = d.netOut
-		}
-	}
-	over.commands = 1
-	read := func() error {
-		for _, s := range inst {
-			for _, path := range []string{"/api/me", "/api/me/orders?offset=0&limit=20"} {
-				if err := check(ctx, s.url+path, s.auth[user], `"`); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+	over, err := infoOverhead(ctx, rds)
+	if err != nil {
+		return w, err
 	}
 	var sum, reread redisSnap
 	var dropped int64
-	if err := read(); err != nil {
+	if err := readCached(ctx, inst, user); err != nil {
 		return w, err
 	}
 	for i := range writes + 1 {
@@ -362,7 +367,7 @@ func measureWrites(ctx context.Context, rds *privateRedis, inst []*server, user 
 		if err != nil {
 			return w, err
 		}
-		if err := read(); err != nil {
+		if err := readCached(ctx, inst, user); err != nil {
 			return w, err
 		}
 		c, err := rds.snap(ctx)
@@ -386,6 +391,45 @@ func measureWrites(ctx context.Context, rds *privateRedis, inst []*server, user 
 	return w, nil
 }
 
+// infoOverhead is what two INFO calls in a row cost, to take off every
+// measured pair: the least of five tries.
+func infoOverhead(ctx context.Context, rds *privateRedis) (redisSnap, error) {
+	var over redisSnap
+	for i := range 5 {
+		a, err := rds.snap(ctx)
+		if err != nil {
+			return over, err
+		}
+		b, err := rds.snap(ctx)
+		if err != nil {
+			return over, err
+		}
+		d := b.sub(a)
+		if i == 0 || d.cpu < over.cpu {
+			over.cpu = d.cpu
+		}
+		if i == 0 || d.netOut < over.netOut {
+			over.netOut = d.netOut
+		}
+	}
+	over.commands = 1
+	return over, nil
+}
+
+// readCached reads user's basic data and first orders page on every
+// instance of inst, so that all of them cache those keys.
+func readCached(ctx context.Context, inst []*server, user string) error {
+	for _, s := range inst {
+		for _, path := range []string{"/api/me", "/api/me/orders?offset=0&limit=20"} {
+			if err := check(ctx, s.url+path, s.auth[user], `"`); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addSnap is a + b, field by field.
 func addSnap(a, b redisSnap) redisSnap {
 	return redisSnap{
 		cpu: a.cpu + b.cpu, commands: a.commands + b.commands, netOut: a.netOut + b.netOut,
