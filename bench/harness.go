@@ -176,8 +176,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := exec.LookPath("wrk"); err != nil && cfg.parts.only != onlyStalls && cfg.parts.only != onlyFresh {
-		return fmt.Errorf("wrk not found: run `make bench`, which installs it (scripts/ensure-deps.sh wrk)")
+	if err := preflight(cfg); err != nil {
+		return err
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
 	res := &results{cfg: cfg, started: time.Now(), login: map[string]loginResult{}}
@@ -191,12 +191,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	p := &procs{dir: dir}
 	defer p.stopAll()
 
-	// A taken address fails before the build, not minutes later.
-	if cfg.redisAddr != "" {
-		if err := checkFree(cfg.redisAddr); err != nil {
-			return fmt.Errorf("-redis-addr: %w", err)
-		}
-	}
 	say("building ./cmd/profilecache")
 	ours := filepath.Join(dir, "profilecache")
 	if err := buildProfilecache(ctx, cfg.root, ours); err != nil {
@@ -229,6 +223,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		printTable(stdout, res)
 	}
 	return runParts(ctx, cfg, p, rds, servers, ours, stdout, say)
+}
+
+// preflight fails on what would fail later: no wrk where a part needs it,
+// and a taken -redis-addr (before the build, not minutes later).
+func preflight(cfg config) error {
+	if _, err := exec.LookPath("wrk"); err != nil && cfg.parts.only != onlyStalls && cfg.parts.only != onlyFresh {
+		return fmt.Errorf("wrk not found: run `make bench`, which installs it (scripts/ensure-deps.sh wrk)")
+	}
+	if cfg.redisAddr != "" {
+		if err := checkFree(cfg.redisAddr); err != nil {
+			return fmt.Errorf("-redis-addr: %w", err)
+		}
+	}
+	return nil
 }
 
 // buildProfilecache builds ./cmd/profilecache of the tree at root into bin.
