@@ -28,6 +28,10 @@ type Hooks struct {
 	// OnCache sees every read through the client-side cache (DoCache and
 	// each command of DoMultiCache): hit means it was served locally.
 	OnCache func(hit bool)
+	// OnRoundTrip sees how long every call that went to Redis took, failed
+	// or not: a Do, a DoMulti, and a DoCache or DoMultiCache that missed.
+	// Cache hits are not round trips and are not seen.
+	OnRoundTrip func(d time.Duration)
 	// Tracer, when set, gives every round trip to Redis made within a
 	// recording span a child span (trace.go); cache hits send nothing and
 	// get none.
@@ -43,7 +47,7 @@ type Hooks struct {
 // Errors inside a MULTI/EXEC reply array are not seen: only the EXEC reply
 // itself (EXECABORT, a dropped connection) is.
 func Instrument(client rueidis.Client, h Hooks) rueidis.Client {
-	if h.OnError == nil && h.OnCache == nil && h.Tracer == nil {
+	if h.OnError == nil && h.OnCache == nil && h.OnRoundTrip == nil && h.Tracer == nil {
 		return client
 	}
 	return &instrumented{Client: client, h: h}
@@ -56,7 +60,9 @@ type instrumented struct {
 
 func (c *instrumented) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
 	t := c.trace(ctx, cmd.Commands())
+	start := c.start()
 	r := c.Client.Do(ctx, cmd)
+	c.roundTrip(start)
 	c.observe(r.Error())
 	if t.on() {
 		t.end(ctx, 1, r.Error())
@@ -69,7 +75,9 @@ func (c *instrumented) DoMulti(ctx context.Context, cmds ...rueidis.Completed) [
 	if len(cmds) > 0 {
 		t = c.trace(ctx, cmds[0].Commands())
 	}
+	start := c.start()
 	rs := c.Client.DoMulti(ctx, cmds...)
+	c.roundTrip(start)
 	var first error
 	for _, r := range rs {
 		c.observe(r.Error())
@@ -83,7 +91,11 @@ func (c *instrumented) DoMulti(ctx context.Context, cmds ...rueidis.Completed) [
 
 func (c *instrumented) DoCache(ctx context.Context, cmd rueidis.Cacheable, ttl time.Duration) rueidis.RedisResult {
 	t := c.trace(ctx, cmd.Commands())
+	start := c.start()
 	r := c.Client.DoCache(ctx, cmd, ttl)
+	if !r.IsCacheHit() {
+		c.roundTrip(start)
+	}
 	c.observeCached(r)
 	if t.on() && !r.IsCacheHit() {
 		t.end(ctx, 1, r.Error())
@@ -96,6 +108,7 @@ func (c *instrumented) DoMultiCache(ctx context.Context, cmds ...rueidis.Cacheab
 	if len(cmds) > 0 {
 		t = c.trace(ctx, cmds[0].Cmd.Commands())
 	}
+	start := c.start()
 	rs := c.Client.DoMultiCache(ctx, cmds...)
 	var first error
 	misses := 0
@@ -107,6 +120,9 @@ func (c *instrumented) DoMultiCache(ctx context.Context, cmds ...rueidis.Cacheab
 		}
 	}
 	// Only the misses went to Redis, in one round trip.
+	if misses > 0 {
+		c.roundTrip(start)
+	}
 	if t.on() && misses > 0 {
 		t.end(ctx, misses, first)
 	}
@@ -121,6 +137,21 @@ func (c *instrumented) Nodes() map[string]rueidis.Client {
 		out[addr] = &instrumented{Client: n, h: c.h}
 	}
 	return out
+}
+
+// start is when a call began, if its duration is wanted.
+func (c *instrumented) start() time.Time {
+	if c.h.OnRoundTrip == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// roundTrip reports a call that went to Redis and began at start.
+func (c *instrumented) roundTrip(start time.Time) {
+	if c.h.OnRoundTrip != nil {
+		c.h.OnRoundTrip(time.Since(start))
+	}
 }
 
 func (c *instrumented) observeCached(r rueidis.RedisResult) {

@@ -20,6 +20,7 @@ type counts struct {
 	errors map[string]int
 	hits   int
 	misses int
+	trips  int // OnRoundTrip calls
 }
 
 func (c *counts) hooks() redisrepo.Hooks {
@@ -28,6 +29,13 @@ func (c *counts) hooks() redisrepo.Hooks {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			c.errors[kind]++
+		},
+		OnRoundTrip: func(d time.Duration) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if d > 0 {
+				c.trips++
+			}
 		},
 		OnCache: func(hit bool) {
 			c.mu.Lock()
@@ -51,6 +59,12 @@ func (c *counts) snapshot() (errs map[string]int, hits, misses int) {
 	return errs, c.hits, c.misses
 }
 
+func (c *counts) roundTrips() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.trips
+}
+
 func TestInstrumentCountsCacheHits(t *testing.T) {
 	srv := redistest.Start(t)
 	cnt := &counts{errors: map[string]int{}}
@@ -72,6 +86,10 @@ func TestInstrumentCountsCacheHits(t *testing.T) {
 	if misses0 == 0 {
 		t.Fatalf("first read: misses=%d, want some (nothing cached yet)", misses0)
 	}
+	trips0 := cnt.roundTrips()
+	if trips0 == 0 {
+		t.Fatal("no round trip seen for the save and the first read")
+	}
 	for range 5 {
 		if _, err := store.Read(ctx, uid, q); err != nil {
 			t.Fatal(err)
@@ -84,6 +102,15 @@ func TestInstrumentCountsCacheHits(t *testing.T) {
 	}
 	if misses != misses0 {
 		t.Errorf("misses rose from %d to %d on repeated reads, want no new miss", misses0, misses)
+	}
+	if got := cnt.roundTrips(); got != trips0 {
+		t.Errorf("round trips rose from %d to %d on repeated cached reads, want none", trips0, got)
+	}
+	if err := client.Do(ctx, client.B().Ping().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cnt.roundTrips(); got != trips0+1 {
+		t.Errorf("a PING: round trips %d, want %d", got, trips0+1)
 	}
 	if len(errs) != 0 {
 		t.Errorf("errors=%v, want none", errs)

@@ -69,7 +69,8 @@ func wireApp(cfg Config, r redisConn, tr *tracing, logger *slog.Logger) (*app, e
 	// One registry for every metric (internal/metrics); the Redis errors
 	// counted include the timeouts redisrepo.WithTimeout imposes.
 	m := metrics.New()
-	client := redisrepo.Instrument(r.client, redisrepo.Hooks{OnError: m.RedisError, OnCache: m.RedisCache, Tracer: tr.tracer})
+	client := redisrepo.Instrument(r.client, redisrepo.Hooks{OnError: m.RedisError, OnCache: m.RedisCache,
+		OnRoundTrip: m.RedisRoundTrip, Tracer: tr.tracer})
 	backend, err := newBackend(cfg, m, logger, tr.crmTransport())
 	if err != nil {
 		return nil, err

@@ -148,6 +148,14 @@ func TestE2EMetrics(t *testing.T) {
 		if got := metric(after, misses); got < 1 {
 			t.Errorf("cache misses=%v, want some (the first reads)", got)
 		}
+		// Warm reads are no round trips; logins and first reads are.
+		trips := `profilecache_redis_round_trip_duration_seconds_count`
+		if got := metric(repeated, trips) - metric(warm, trips); got != 0 {
+			t.Errorf("Redis round trips rose by %v over 4 repeated reads, want 0", got)
+		}
+		if got := metric(after, trips); got < 1 {
+			t.Errorf("Redis round trips=%v, want some (the logins)", got)
+		}
 	})
 
 	t.Run("other metrics", func(t *testing.T) {

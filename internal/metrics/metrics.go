@@ -40,6 +40,7 @@ type Metrics struct {
 	tokenValidations   *prometheus.CounterVec
 	redisErrors        *prometheus.CounterVec
 	redisCache         *prometheus.CounterVec
+	redisRoundTrips    prometheus.Histogram
 	backendRequests    *prometheus.HistogramVec
 	backendRetries     *prometheus.CounterVec
 	sectionReloads     *prometheus.CounterVec
@@ -82,6 +83,9 @@ func New() *Metrics {
 		redisCache: counterVec("redis_client_cache_total",
 			"Reads through the client-side cache by result: hit (served locally) or miss (sent to Redis).",
 			"result"),
+		redisRoundTrips: histogram("redis_round_trip_duration_seconds",
+			"Calls that went to Redis (a command, a pipeline, the misses of a cached read), failed or not, from send to reply. Cache hits are not counted.",
+			prometheus.ExponentialBuckets(0.0001, 2, 16)),
 		backendRequests: histogramVec("backend_http_request_duration_seconds",
 			"Attempts of HTTP requests to the CRM by endpoint and outcome (status code, timeout or error).",
 			latencyBuckets, "endpoint", "outcome"),
@@ -102,7 +106,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.backendLoads, m.backendLoadSeconds, m.lockWaitSeconds, m.tokenValidations,
-		m.redisErrors, m.redisCache, m.backendRequests, m.backendRetries,
+		m.redisErrors, m.redisCache, m.redisRoundTrips, m.backendRequests, m.backendRetries,
 		m.sectionReloads, m.staleSections, m.readWaits,
 	)
 	m.resolve()
@@ -190,6 +194,9 @@ func (m *Metrics) TokenValidation(outcome string) {
 
 // RedisError records one failed Redis command.
 func (m *Metrics) RedisError(kind string) { m.redisErrors.WithLabelValues(kind).Inc() }
+
+// RedisRoundTrip observes one call that went to Redis.
+func (m *Metrics) RedisRoundTrip(d time.Duration) { m.redisRoundTrips.Observe(d.Seconds()) }
 
 // RedisCache records one read through the client-side cache.
 func (m *Metrics) RedisCache(hit bool) {
