@@ -9,12 +9,14 @@ run:
 ## test: install missing test dependencies, then vet, race-test and smoke-run every benchmark, check
 ## and unit-test the Prometheus rules, then the deploy test (docs/deploy.md): docker-compose.yml built
 ## and started for real, checked from outside; it runs alone, after the rest, and prints what it
-## measured (-v)
+## measured (-v). Its Docker plugins compile in the background meanwhile (scripts/background.sh).
 test: deps fmt-check lint
+	@./scripts/background.sh start docker-plugins ./scripts/docker-plugins.sh
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m -bench=. -benchtime=1x -skip '^TestDeploy$$' ./...
 	$(MAKE) bench-test
 	$(MAKE) rules-test
+	@./scripts/background.sh wait docker-plugins
 	$(MAKE) deploy-test
 
 ## rules-test: the recording and alerting rules of deploy/prometheus/ (docs/operations.md): promtool
