@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/profilecache/profilecache/internal/modroot"
 )
 
 // axePackage pins the axe-core version; scripts/ensure-deps.sh axe (run by
@@ -46,7 +48,7 @@ func LoadAxe(tb testing.TB) *Axe {
 	want := pkg.Dependencies["axe-core"]
 	path := os.Getenv(AxeEnv)
 	if path == "" {
-		path = filepath.Join(moduleRoot(tb), ".cache", "axe", "node_modules", "axe-core", "axe.min.js")
+		path = filepath.Join(modroot.Dir(tb), ".cache", "axe", "node_modules", "axe-core", "axe.min.js")
 	}
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -56,26 +58,6 @@ func LoadAxe(tb testing.TB) *Axe {
 		tb.Fatalf("browsertest: %s is not axe-core %s: run `make deps` (scripts/ensure-deps.sh axe)", path, want)
 	}
 	return &Axe{Version: want, source: string(src)}
-}
-
-// moduleRoot is the directory of the nearest go.mod above the working
-// directory (a test runs in its package's directory).
-func moduleRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("browsertest: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Violation is one failed axe rule and the elements that fail it.

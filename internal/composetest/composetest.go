@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/profilecache/profilecache/internal/modroot"
 )
 
 // daemonReadyTimeout bounds the wait for a dockerd this package started to
@@ -52,26 +54,6 @@ type Engine struct {
 	Config string
 }
 
-// Root returns the module root: the nearest directory above the working
-// directory that has go.mod.
-func Root(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("composetest: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // CacheDir is where the plugins (and the scripts' scratch files) are kept
 // between runs: $PROFILECACHE_CACHE, else ~/.cache/profilecache.
 func CacheDir(tb testing.TB) string {
@@ -91,7 +73,7 @@ func CacheDir(tb testing.TB) string {
 // exists. Each step logs how long it took.
 func Start(tb testing.TB) *Engine {
 	tb.Helper()
-	root := Root(tb)
+	root := modroot.Dir(tb)
 	cache := CacheDir(tb)
 	e := &Engine{Root: root, Config: filepath.Join(cache, "docker")}
 
