@@ -546,13 +546,9 @@ func measureCase(ctx context.Context, cfg config, rds *privateRedis, s *server, 
 // check makes one request and wants a 200 whose body contains want, so that
 // the load run measures real answers, not 401s.
 func check(ctx context.Context, url string, headers []string, want string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := newGet(ctx, url, headers)
 	if err != nil {
 		return err
-	}
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ": ")
-		req.Header.Set(k, v)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
@@ -564,6 +560,20 @@ func check(ctx context.Context, url string, headers []string, want string) error
 		return fmt.Errorf("GET %s: %d, body %.300s; want 200 with %q", url, resp.StatusCode, b, want)
 	}
 	return nil
+}
+
+// newGet is a GET of url with headers given as "Name: value", as wrk's -H
+// takes them.
+func newGet(ctx context.Context, url string, headers []string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	return req, nil
 }
 
 func loadAvg() string {

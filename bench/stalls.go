@@ -544,13 +544,9 @@ func (p *pacer) wait(ctx context.Context) time.Time {
 
 // get makes one request and reports whether it answered 200.
 func get(ctx context.Context, hc *http.Client, url string, headers []string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := newGet(ctx, url, headers)
 	if err != nil {
 		return false
-	}
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ": ")
-		req.Header.Set(k, v)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
